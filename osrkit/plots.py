@@ -1,0 +1,157 @@
+"""Figures: maps over a 2D grid (paper 004 Fig. 2), score histograms, ROC curves and
+confusion matrices. Every function draws on the axes it is given (or a new figure)
+and returns the figure, so widgets and notebooks share one drawing code."""
+from __future__ import annotations
+
+from dataclasses import dataclass
+from typing import Sequence
+
+import matplotlib.pyplot as plt
+import numpy as np
+from matplotlib.colors import to_rgb
+
+#: Class colours (colour-blind-safe Okabe–Ito order); unknown is grey.
+CLASS_COLORS = ("#0072B2", "#D55E00", "#009E73", "#CC79A7", "#E69F00",
+                "#56B4E9", "#F0E442", "#000000", "#8B4513", "#7F7F7F")
+UNKNOWN_COLOR = "#9E9E9E"
+
+
+@dataclass(frozen=True)
+class Grid:
+    """A regular grid over [−lim, lim]²; ``points`` is (resolution², 2) in row order."""
+
+    xs: np.ndarray
+    ys: np.ndarray
+    points: np.ndarray
+
+    @property
+    def shape(self) -> tuple[int, int]:
+        return len(self.ys), len(self.xs)
+
+    @property
+    def extent(self) -> tuple[float, float, float, float]:
+        return float(self.xs[0]), float(self.xs[-1]), float(self.ys[0]), float(self.ys[-1])
+
+    def as_image(self, values: np.ndarray) -> np.ndarray:
+        return np.asarray(values).reshape(*self.shape, *np.asarray(values).shape[1:])
+
+
+def make_grid(lim: float = 2.5, resolution: int = 200) -> Grid:
+    """Grid of ``resolution``² points covering [−lim, lim]²."""
+    if resolution < 2:
+        raise ValueError(f"resolution must be at least 2, got {resolution}")
+    xs = np.linspace(-lim, lim, resolution)
+    xx, yy = np.meshgrid(xs, xs)
+    return Grid(xs, xs.copy(), np.stack([xx.ravel(), yy.ravel()], 1).astype(np.float32))
+
+
+def _axes(ax):
+    if ax is None:
+        fig, ax = plt.subplots(figsize=(4, 4))
+    return ax.figure, ax
+
+
+def label_image(probs: np.ndarray, scale: np.ndarray | None = None) -> np.ndarray:
+    """RGB image of class probabilities: each class's colour weighted by its probability
+    (times ``scale``, e.g. the confidence c̃: eq. 6), fading to white where they are low."""
+    probs = np.asarray(probs, dtype=np.float64)
+    if scale is not None:
+        probs = probs * np.asarray(scale, dtype=np.float64)[:, None]
+    colors = np.array([to_rgb(CLASS_COLORS[k % len(CLASS_COLORS)]) for k in range(probs.shape[1])])
+    rgb = 1.0 - probs @ (1.0 - colors)
+    return np.clip(rgb, 0.0, 1.0)
+
+
+def plot_labels(grid: Grid, probs: np.ndarray, scale: np.ndarray | None = None, *, ax=None,
+                title: str = "") -> plt.Figure:
+    """Map of the predicted labels over the grid (white = low (scaled) probability)."""
+    fig, ax = _axes(ax)
+    ax.imshow(grid.as_image(label_image(probs, scale)), origin="lower", extent=grid.extent,
+              interpolation="nearest")
+    _finish_map(ax, title)
+    return fig
+
+
+def plot_map(grid: Grid, values: np.ndarray, *, ax=None, title: str = "", vmin: float = 0.0,
+             vmax: float = 1.0, cmap: str = "Greys", colorbar: bool = True) -> plt.Figure:
+    """Scalar map over the grid; black = high, as in paper 004 Fig. 2D."""
+    fig, ax = _axes(ax)
+    im = ax.imshow(grid.as_image(values), origin="lower", extent=grid.extent, vmin=vmin, vmax=vmax,
+                   cmap=cmap, interpolation="nearest")
+    if colorbar:
+        fig.colorbar(im, ax=ax, fraction=0.046, pad=0.04)
+    _finish_map(ax, title)
+    return fig
+
+
+def plot_points(X: np.ndarray, y: np.ndarray, *, ax=None, title: str = "", size: float = 3.0,
+                lim: float | None = 2.5) -> plt.Figure:
+    """Scatter of 2D points coloured by class; label −1 (unknown) in grey."""
+    fig, ax = _axes(ax)
+    y = np.asarray(y)
+    for label in np.unique(y):
+        color = UNKNOWN_COLOR if label < 0 else CLASS_COLORS[int(label) % len(CLASS_COLORS)]
+        pts = X[y == label]
+        ax.scatter(pts[:, 0], pts[:, 1], s=size, c=color, label="unknown" if label < 0 else f"class {label}",
+                   linewidths=0)
+    if lim is not None:
+        ax.set_xlim(-lim, lim)
+        ax.set_ylim(-lim, lim)
+    _finish_map(ax, title)
+    return fig
+
+
+def _finish_map(ax, title: str) -> None:
+    ax.set_aspect("equal")
+    ax.set_xticks([])
+    ax.set_yticks([])
+    if title:
+        ax.set_title(title, fontsize=10)
+
+
+def plot_score_histograms(novelty_known: np.ndarray, novelty_unknown: np.ndarray, threshold: float | None = None,
+                          *, ax=None, xlabel: str = "novelty (higher = more likely unknown)",
+                          bins: int = 40) -> plt.Figure:
+    """Overlaid histograms of known and unknown scores, with the threshold as a line."""
+    fig, ax = _axes(ax)
+    both = np.concatenate([novelty_known, novelty_unknown])
+    edges = np.histogram_bin_edges(both, bins=bins)
+    ax.hist(novelty_known, bins=edges, alpha=0.6, color=CLASS_COLORS[0], label="known", density=True)
+    ax.hist(novelty_unknown, bins=edges, alpha=0.6, color=UNKNOWN_COLOR, label="unknown", density=True)
+    if threshold is not None:
+        ax.axvline(threshold, color="k", ls="--", lw=1.5, label="threshold")
+    ax.set_xlabel(xlabel)
+    ax.set_ylabel("density")
+    ax.legend(fontsize=8)
+    return fig
+
+
+def plot_roc(fpr: np.ndarray, tpr: np.ndarray, *, operating_point: tuple[float, float] | None = None,
+             auc: float | None = None, ax=None, label: str = "") -> plt.Figure:
+    """ROC curve (unknown = positive) with an optional operating point."""
+    fig, ax = _axes(ax)
+    text = label + (f" AUROC {auc:.3f}" if auc is not None else "")
+    ax.plot(fpr, tpr, lw=2, label=text.strip() or None)
+    ax.plot([0, 1], [0, 1], color="0.7", lw=1, ls=":")
+    if operating_point is not None:
+        ax.plot(*operating_point, "o", color="k", ms=7, label="threshold")
+    ax.set_xlabel("known samples rejected (FPR)")
+    ax.set_ylabel("unknown samples rejected (TPR)")
+    ax.set_xlim(0, 1)
+    ax.set_ylim(0, 1.01)
+    ax.legend(fontsize=8, loc="lower right")
+    return fig
+
+
+def plot_confusion(confusion: np.ndarray, labels: Sequence[str], *, ax=None, title: str = "") -> plt.Figure:
+    """Confusion matrix (rows true, columns predicted) with counts in the cells."""
+    import seaborn as sns
+
+    fig, ax = _axes(ax)
+    sns.heatmap(confusion, annot=True, fmt="d", cmap="Blues", cbar=False, xticklabels=labels,
+                yticklabels=labels, ax=ax, annot_kws={"fontsize": 7})
+    ax.set_xlabel("predicted")
+    ax.set_ylabel("true")
+    if title:
+        ax.set_title(title, fontsize=10)
+    return fig

@@ -1,0 +1,69 @@
+"""Headline numbers of a notebook run, written to ``{results_dir}/{notebook}.json``
+for papermill sweeps, ``make workbook`` and the capstone."""
+from __future__ import annotations
+
+import json
+import math
+import os
+import tempfile
+from pathlib import Path
+from typing import Any, Mapping
+
+import numpy as np
+
+
+def _plain(value: Any, key: str) -> Any:
+    if isinstance(value, (bool, np.bool_)):
+        return bool(value)
+    if isinstance(value, (int, np.integer)):
+        return int(value)
+    if isinstance(value, (float, np.floating)):
+        value = float(value)
+        if not math.isfinite(value):
+            raise ValueError(f"result {key!r} is {value}: only finite numbers can be recorded")
+        return value
+    if isinstance(value, str) or value is None:
+        return value
+    if isinstance(value, (list, tuple)):
+        return [_plain(v, key) for v in value]
+    if isinstance(value, Mapping):
+        return {str(k): _plain(v, f"{key}.{k}") for k, v in value.items()}
+    raise ValueError(f"result {key!r} has type {type(value).__name__}; record numbers, strings, lists or dicts")
+
+
+def record(notebook: str, numbers: Mapping[str, Any], results_dir: str | os.PathLike = "results", *,
+           parameters: Mapping[str, Any] | None = None) -> Path:
+    """Write ``numbers`` (and, under the key ``"parameters"``, the run's parameters) as
+    JSON to ``{results_dir}/{notebook}.json`` atomically; return the path.
+
+    ``notebook`` is the notebook's file stem, e.g. ``"01_open_set_basics_rings"``.
+    """
+    stem = Path(notebook).stem
+    if not stem or Path(notebook).name != str(notebook):
+        raise ValueError(f"notebook must be a file stem like '01_open_set_basics_rings', got {notebook!r}")
+    if not numbers:
+        raise ValueError("numbers is empty: record at least one headline number")
+    payload = {str(k): _plain(v, str(k)) for k, v in numbers.items()}
+    if parameters is not None:
+        payload["parameters"] = _plain(dict(parameters), "parameters")
+    out_dir = Path(results_dir)
+    out_dir.mkdir(parents=True, exist_ok=True)
+    path = out_dir / f"{stem}.json"
+    fd, tmp = tempfile.mkstemp(dir=out_dir, prefix=f".{stem}.", suffix=".tmp")
+    try:
+        with os.fdopen(fd, "w") as fh:
+            json.dump(payload, fh, indent=2, sort_keys=True)
+            fh.write("\n")
+        os.replace(tmp, path)
+    finally:
+        if os.path.exists(tmp):
+            os.remove(tmp)
+    return path
+
+
+def load(notebook: str, results_dir: str | os.PathLike = "results") -> dict[str, Any]:
+    """Read back what :func:`record` wrote."""
+    path = Path(results_dir) / f"{Path(notebook).stem}.json"
+    if not path.exists():
+        raise FileNotFoundError(f"no results at {path}: run the notebook {Path(notebook).stem} first")
+    return json.loads(path.read_text())

@@ -1,0 +1,235 @@
+"""Interactive explorers. Each has three layers (DESIGN.md, "Widgets"):
+
+1. a pure function, numbers in → a report of numbers out (tested by pytest);
+2. a draw function, report → matplotlib figure (called plainly after each widget cell,
+   so a headless run still shows the figure);
+3. the ipywidgets wrapper, sliders → (1) and (2) in an Output area.
+
+ipywidgets swallows exceptions raised in callbacks, so the wrappers print them into the
+output area instead of failing silently.
+"""
+from __future__ import annotations
+
+import traceback
+from dataclasses import dataclass
+from typing import Callable, Sequence
+
+import matplotlib.pyplot as plt
+import numpy as np
+
+from . import metrics, plots
+from .scorers import DAEComponents, curvature_gate, dae_confidence, reconstruction_confidence
+
+
+# ------------------------------------------------------------ threshold explorer
+@dataclass
+class ThresholdReport:
+    """Everything the threshold explorer shows at one threshold (reject novelty > t)."""
+
+    threshold: float
+    known_accepted: float        # fraction of known samples accepted (TPR of knowns)
+    unknown_rejected: float      # fraction of unknown samples rejected (TNR)
+    accuracy: float              # thresholded (open-set) accuracy over all samples
+    macro_f1: float              # over the C known classes + unknown
+    auroc: float
+    confusion: np.ndarray        # (C+1)×(C+1), rows true, columns predicted, unknown last
+    labels: list[str]
+    roc_fpr: np.ndarray
+    roc_tpr: np.ndarray
+
+    @property
+    def operating_point(self) -> tuple[float, float]:
+        """(known rejected, unknown rejected): this threshold on the ROC curve."""
+        return 1.0 - self.known_accepted, self.unknown_rejected
+
+    def summary(self) -> dict[str, float]:
+        return {"threshold": self.threshold, "known accepted": self.known_accepted,
+                "unknown rejected": self.unknown_rejected, "accuracy": self.accuracy,
+                "macro-F1": self.macro_f1, "AUROC": self.auroc}
+
+
+def threshold_report(y_true: np.ndarray, pred: np.ndarray, novelty: np.ndarray, threshold: float, *,
+                     num_known: int | None = None, class_names: Sequence[str] | None = None) -> ThresholdReport:
+    """The numbers of the threshold explorer: y_true uses −1 for unknown samples."""
+    from sklearn.metrics import confusion_matrix
+
+    y_true, pred, novelty = np.asarray(y_true), np.asarray(pred), np.asarray(novelty, dtype=np.float64)
+    is_unknown = y_true == metrics.UNKNOWN
+    if is_unknown.all() or not is_unknown.any():
+        raise ValueError("the threshold explorer needs both known (label >= 0) and unknown (label −1) samples")
+    if num_known is None:
+        num_known = int(max(y_true.max(), pred.max())) + 1
+    decided = metrics.predict_with_rejection(pred, novelty, threshold)
+    labels_idx = list(range(num_known)) + [metrics.UNKNOWN]
+    names = list(class_names) if class_names is not None else [str(k) for k in range(num_known)]
+    if len(names) != num_known:
+        raise ValueError(f"class_names has {len(names)} names for {num_known} known classes")
+    fpr, tpr, _ = metrics.roc_curve_points(novelty[~is_unknown], novelty[is_unknown])
+    return ThresholdReport(
+        threshold=float(threshold),
+        known_accepted=float(np.mean(novelty[~is_unknown] <= threshold)),
+        unknown_rejected=float(np.mean(novelty[is_unknown] > threshold)),
+        accuracy=metrics.thresholded_accuracy(y_true, pred, novelty, threshold),
+        macro_f1=metrics.macro_f1(y_true, decided, num_known),
+        auroc=metrics.auroc(novelty[~is_unknown], novelty[is_unknown]),
+        confusion=confusion_matrix(y_true, decided, labels=labels_idx),
+        labels=names + ["unknown"],
+        roc_fpr=fpr, roc_tpr=tpr)
+
+
+def draw_threshold_report(report: ThresholdReport, y_true: np.ndarray, novelty: np.ndarray, *,
+                          native_name: str | None = None,
+                          to_native: Callable[[np.ndarray], np.ndarray] | None = None) -> plt.Figure:
+    """Histograms with the threshold, ROC with the operating point, confusion matrix."""
+    y_true, novelty = np.asarray(y_true), np.asarray(novelty)
+    unknown = y_true == metrics.UNKNOWN
+    fig, axes = plt.subplots(1, 3, figsize=(14, 4.2))
+    plots.plot_score_histograms(novelty[~unknown], novelty[unknown], report.threshold, ax=axes[0])
+    plots.plot_roc(report.roc_fpr, report.roc_tpr, operating_point=report.operating_point,
+                   auc=report.auroc, ax=axes[1])
+    plots.plot_confusion(report.confusion, report.labels, ax=axes[2], title="at this threshold")
+    text = (f"threshold {report.threshold:.4g}  |  known accepted {report.known_accepted:.1%}  |  "
+            f"unknown rejected {report.unknown_rejected:.1%}  |  accuracy {report.accuracy:.3f}  |  "
+            f"macro-F1 {report.macro_f1:.3f}")
+    if native_name and to_native is not None:
+        text += f"  |  {native_name} = {float(to_native(np.array([report.threshold]))[0]):.4g}"
+    fig.suptitle(text, fontsize=10)
+    fig.tight_layout()
+    return fig
+
+
+def threshold_explorer(y_true: np.ndarray, pred: np.ndarray, novelty: np.ndarray, *,
+                       class_names: Sequence[str] | None = None, native_name: str | None = None,
+                       to_native: Callable[[np.ndarray], np.ndarray] | None = None,
+                       initial: float | None = None):
+    """A threshold slider over the novelty range driving :func:`threshold_report`."""
+    import ipywidgets as w
+
+    novelty = np.asarray(novelty, dtype=np.float64)
+    lo, hi = float(novelty.min()), float(novelty.max())
+    start = float(np.median(novelty)) if initial is None else float(initial)
+    slider = w.FloatSlider(value=start, min=lo, max=hi, step=(hi - lo) / 200 or 1e-3,
+                           description="threshold", readout_format=".4g", continuous_update=False,
+                           layout=w.Layout(width="60%"))
+
+    def draw(threshold: float) -> None:
+        report = threshold_report(y_true, pred, novelty, threshold, class_names=class_names)
+        draw_threshold_report(report, y_true, novelty, native_name=native_name, to_native=to_native)
+
+    return _slider_panel([slider], draw)
+
+
+# ------------------------------------------------------------ dAE map explorer (lesson 01)
+@dataclass
+class DAEMapReport:
+    """The dAE confidence over a 2D grid and its test metrics at (α, β, threshold)."""
+
+    alpha: float
+    beta: float
+    threshold: float                 # on the confidence c̃: accept when c̃ >= threshold
+    reconstruction_grid: np.ndarray  # exp(−α/D‖r(x)−x‖²)
+    gate_grid: np.ndarray            # Γ(x)
+    confidence_grid: np.ndarray      # c̃(x)
+    scaled_probs_grid: np.ndarray    # ỹ = c̃(x)·y
+    auroc: float                     # known test points vs background, novelty 1 − c̃
+    known_accepted: float
+    unknown_rejected: float
+    accuracy: float                  # thresholded accuracy on known + background points
+
+    def summary(self) -> dict[str, float]:
+        return {"alpha": self.alpha, "beta": self.beta, "threshold": self.threshold, "AUROC": self.auroc,
+                "known accepted": self.known_accepted, "unknown rejected": self.unknown_rejected,
+                "accuracy": self.accuracy}
+
+
+def dae_map_report(grid_parts: DAEComponents, known_parts: DAEComponents, known_labels: np.ndarray,
+                   unknown_parts: DAEComponents, alpha: float, beta: float, threshold: float) -> DAEMapReport:
+    """Recompute the confidence maps and metrics for new α, β and threshold from
+    precomputed components (no network pass: instant for sliders)."""
+    c_known = dae_confidence(known_parts.sq_error, known_parts.gamma, alpha, beta)
+    c_unknown = dae_confidence(unknown_parts.sq_error, unknown_parts.gamma, alpha, beta)
+    c_grid = dae_confidence(grid_parts.sq_error, grid_parts.gamma, alpha, beta)
+    y_all = np.concatenate([np.asarray(known_labels), np.full(len(c_unknown), metrics.UNKNOWN)])
+    pred_all = np.concatenate([known_parts.probs.argmax(1), unknown_parts.probs.argmax(1)])
+    novelty_all = 1.0 - np.concatenate([c_known, c_unknown])
+    novelty_threshold = 1.0 - float(threshold)
+    return DAEMapReport(
+        alpha=float(alpha), beta=float(beta), threshold=float(threshold),
+        reconstruction_grid=reconstruction_confidence(grid_parts.sq_error, alpha),
+        gate_grid=curvature_gate(grid_parts.gamma, beta),
+        confidence_grid=c_grid,
+        scaled_probs_grid=grid_parts.probs * c_grid[:, None],
+        auroc=metrics.auroc(1.0 - c_known, 1.0 - c_unknown),
+        known_accepted=float(np.mean(c_known >= threshold)),
+        unknown_rejected=float(np.mean(c_unknown < threshold)),
+        accuracy=metrics.thresholded_accuracy(y_all, pred_all, novelty_all, novelty_threshold))
+
+
+def draw_dae_map(grid: plots.Grid, report: DAEMapReport, X_known: np.ndarray | None = None,
+                 X_unknown: np.ndarray | None = None) -> plt.Figure:
+    """Four panels: raw reconstruction confidence, Γ, c̃ with the threshold contour,
+    and the scaled labels ỹ (paper 004 Fig. 2B and 2D)."""
+    fig, axes = plt.subplots(1, 4, figsize=(16, 4.3))
+    plots.plot_map(grid, report.reconstruction_grid, ax=axes[0], title="exp(−α/D‖r(x)−x‖²)")
+    plots.plot_map(grid, report.gate_grid, ax=axes[1], title="Γ(x) (curvature gate)")
+    plots.plot_map(grid, report.confidence_grid, ax=axes[2], title="confidence c̃(x) = product")
+    axes[2].contour(grid.xs, grid.ys, grid.as_image(report.confidence_grid), levels=[report.threshold],
+                    colors=["#D55E00"], linewidths=1.5)
+    plots.plot_labels(grid, report.scaled_probs_grid, ax=axes[3], title="scaled labels ỹ = c̃(x)·y")
+    if X_unknown is not None:
+        axes[3].scatter(X_unknown[:, 0], X_unknown[:, 1], s=1, c=plots.UNKNOWN_COLOR, alpha=0.5)
+    if X_known is not None:
+        axes[3].scatter(X_known[:, 0], X_known[:, 1], s=1, c="k", alpha=0.3)
+    fig.suptitle(f"α = {report.alpha:g}, β = {report.beta:g}, threshold c̃ ≥ {report.threshold:.2f}:  "
+                 f"AUROC {report.auroc:.3f}  |  known accepted {report.known_accepted:.1%}  |  "
+                 f"background rejected {report.unknown_rejected:.1%}  |  accuracy {report.accuracy:.3f}",
+                 fontsize=10)
+    fig.tight_layout()
+    return fig
+
+
+def dae_map_explorer(grid: plots.Grid, grid_parts: DAEComponents, known_parts: DAEComponents,
+                     known_labels: np.ndarray, unknown_parts: DAEComponents, *, alpha: float = 40.0,
+                     beta: float = 5.0, threshold: float = 0.5, X_known: np.ndarray | None = None,
+                     X_unknown: np.ndarray | None = None):
+    """Sliders for α, β and the confidence threshold redrawing :func:`draw_dae_map`."""
+    import ipywidgets as w
+
+    sliders = [
+        w.FloatLogSlider(value=alpha, base=10, min=-1, max=3, step=0.05, description="α", continuous_update=False),
+        w.FloatLogSlider(value=max(beta, 1e-2), base=10, min=-2, max=2, step=0.05, description="β",
+                         continuous_update=False),
+        w.FloatSlider(value=threshold, min=0.0, max=1.0, step=0.01, description="threshold",
+                      continuous_update=False),
+    ]
+
+    def draw(a: float, b: float, t: float) -> None:
+        report = dae_map_report(grid_parts, known_parts, known_labels, unknown_parts, a, b, t)
+        draw_dae_map(grid, report, X_known, X_unknown)
+
+    return _slider_panel(sliders, draw)
+
+
+def _slider_panel(sliders: list, draw: Callable[..., None]):
+    """Sliders above an Output area; ``draw(*values)`` runs on every change and its
+    errors are printed in the output area (ipywidgets would swallow them)."""
+    import ipywidgets as w
+    from IPython.display import display
+
+    out = w.Output()
+
+    def refresh(_change=None) -> None:
+        with out:
+            out.clear_output(wait=True)
+            try:
+                draw(*[s.value for s in sliders])
+                plt.show()
+            except Exception:  # shown to the student instead of vanishing
+                traceback.print_exc()
+
+    for s in sliders:
+        s.observe(refresh, names="value")
+    refresh()
+    panel = w.VBox([*sliders, out])
+    display(panel)
+    return panel
