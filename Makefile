@@ -1,0 +1,35 @@
+# The two commands of the workbook (see README.md). Each sets up .venv if it is missing.
+#   make workbook   run every notebook in quick mode with papermill into build/ and print a table
+#   make test       unit tests + nbval over every notebook
+# Extra arguments go in ARGS, e.g. make workbook ARGS="--seed 3 --only 01".
+
+PYTHON ?= python3
+VENV ?= .venv
+BIN := $(VENV)/bin
+STAMP := $(VENV)/.osrkit-installed
+ARGS ?=
+
+.PHONY: workbook test lab clean help
+
+help:
+	@echo "make workbook   run all notebooks (quick mode) into build/ and print their numbers"
+	@echo "make test       run the unit tests and nbval over every notebook"
+	@echo "make lab        open the lessons in JupyterLab"
+
+workbook: $(STAMP)
+	$(BIN)/python -m osrkit.workbook $(ARGS)
+
+test: $(STAMP)
+	$(BIN)/python -m pytest $(ARGS)
+
+lab: $(STAMP)
+	$(BIN)/jupyter lab notebooks/
+
+$(STAMP): pyproject.toml
+	@test -x $(BIN)/python || { echo "creating $(VENV) with $(PYTHON)"; $(PYTHON) -m venv $(VENV); }
+	@echo "installing osrkit and its dependencies into $(VENV) (torch is large: a few minutes the first time)"
+	$(BIN)/python -m pip install --quiet --disable-pip-version-check -e ".[dev]"
+	@touch $(STAMP)
+
+clean:
+	rm -rf build notebooks/results

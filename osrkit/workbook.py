@@ -1,0 +1,115 @@
+"""Run every lesson notebook with papermill and print their headline numbers.
+
+    python -m osrkit.workbook                 # quick mode, seed 0, into build/
+    python -m osrkit.workbook --full          # paper scale (network for datasets; GPU helps)
+    python -m osrkit.workbook --seed 3 -p steps 8000 --only 01
+
+Executed notebooks go to ``{build}/notebooks``, results JSON to ``{build}/results``, and
+a summary of all runs to ``{build}/summary.json``. The exit status is non-zero when a
+notebook fails; the others still run.
+"""
+from __future__ import annotations
+
+import argparse
+import ast
+import json
+import sys
+import time
+from pathlib import Path
+from typing import Any, Sequence
+
+from . import results
+
+WORKBOOK_ROOT = Path(__file__).resolve().parent.parent
+
+
+def _parse_value(text: str) -> Any:
+    """Interpret ``-p name value`` like papermill's ``-p``: Python literals, else a string."""
+    try:
+        return ast.literal_eval(text)
+    except (ValueError, SyntaxError):
+        return text
+
+
+def find_notebooks(notebooks_dir: Path, only: Sequence[str] = ()) -> list[Path]:
+    """Lesson notebooks in order (``NN_*.ipynb``); ``only`` keeps those whose name contains
+    any of the given strings."""
+    found = sorted(p for p in notebooks_dir.glob("[0-9][0-9]_*.ipynb"))
+    if only:
+        found = [p for p in found if any(key in p.name for key in only)]
+    if not found:
+        raise FileNotFoundError(f"no lesson notebooks matching {list(only) or 'NN_*.ipynb'} in {notebooks_dir}")
+    return found
+
+
+def run_notebook(notebook: Path, build: Path, parameters: dict[str, Any]) -> dict[str, Any]:
+    """Execute one notebook; return its status, wall time and recorded numbers."""
+    import papermill as pm
+
+    out_nb = build / "notebooks" / notebook.name
+    results_dir = build / "results"
+    params = {**parameters, "results_dir": str(results_dir.resolve())}
+    start = time.time()
+    row: dict[str, Any] = {"notebook": notebook.stem}
+    try:
+        pm.execute_notebook(str(notebook), str(out_nb), parameters=params, cwd=str(notebook.parent),
+                            progress_bar=False)
+        row["status"] = "ok"
+    except Exception as err:  # papermill raises PapermillExecutionError with the cell's traceback
+        row["status"] = "FAILED"
+        row["error"] = f"{type(err).__name__}: {str(err).strip().splitlines()[-1] if str(err).strip() else ''}"
+    row["wall_s"] = round(time.time() - start, 1)
+    try:
+        numbers = results.load(notebook.stem, results_dir)
+        numbers.pop("parameters", None)
+        row["numbers"] = numbers
+    except FileNotFoundError:
+        row["numbers"] = {}
+    return row
+
+
+def format_table(rows: list[dict[str, Any]]) -> str:
+    """A plain-text table: notebook, status, wall time, then each headline number."""
+    lines = [f"{'notebook':<36} {'status':<7} {'wall s':>7}  headline numbers", "-" * 100]
+    for row in rows:
+        nums = ", ".join(f"{k}={v:.4g}" if isinstance(v, float) else f"{k}={v}"
+                         for k, v in row["numbers"].items())
+        lines.append(f"{row['notebook']:<36} {row['status']:<7} {row['wall_s']:>7.1f}  {nums}")
+        if "error" in row:
+            lines.append(f"{'':<36} {row['error']}")
+    return "\n".join(lines)
+
+
+def main(argv: Sequence[str] | None = None) -> int:
+    parser = argparse.ArgumentParser(prog="python -m osrkit.workbook", description=__doc__.split("\n\n")[0])
+    parser.add_argument("--full", action="store_true", help="paper-scale runs (quick=False)")
+    parser.add_argument("--seed", type=int, default=0)
+    parser.add_argument("--device", default="auto")
+    parser.add_argument("--build", type=Path, default=WORKBOOK_ROOT / "build", help="output folder (default build/)")
+    parser.add_argument("--notebooks", type=Path, default=WORKBOOK_ROOT / "notebooks")
+    parser.add_argument("--only", nargs="*", default=[], help="run notebooks whose name contains one of these")
+    parser.add_argument("-p", "--parameter", nargs=2, action="append", default=[], metavar=("NAME", "VALUE"),
+                        help="extra papermill parameter for every notebook (repeatable)")
+    args = parser.parse_args(argv)
+
+    notebooks = find_notebooks(args.notebooks, args.only)
+    parameters = {"quick": not args.full, "seed": args.seed, "device": args.device}
+    parameters.update({name: _parse_value(value) for name, value in args.parameter})
+    (args.build / "notebooks").mkdir(parents=True, exist_ok=True)
+    print(f"running {len(notebooks)} notebook(s) with {parameters} into {args.build}", flush=True)
+    rows = []
+    for nb in notebooks:
+        print(f"  {nb.name} ...", end=" ", flush=True)
+        row = run_notebook(nb, args.build, parameters)
+        print(f"{row['status']} in {row['wall_s']:.1f} s", flush=True)
+        rows.append(row)
+    summary = {"parameters": parameters, "runs": rows}
+    (args.build / "summary.json").write_text(json.dumps(summary, indent=2) + "\n")
+    print()
+    print(format_table(rows))
+    print(f"\nexecuted notebooks: {args.build / 'notebooks'}   results: {args.build / 'results'}")
+    return 0 if all(r["status"] == "ok" for r in rows) else 1
+
+
+if __name__ == "__main__":
+    sys.exit(main())

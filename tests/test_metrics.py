@@ -1,0 +1,111 @@
+import numpy as np
+import pytest
+from sklearn.metrics import f1_score, roc_auc_score
+
+from osrkit import metrics
+
+
+def test_auroc_matches_scikit_learn_with_unknown_positive_including_ties():
+    rng = np.random.default_rng(0)
+    known = np.round(rng.normal(0, 1, 300), 1)    # rounding makes many ties
+    unknown = np.round(rng.normal(1, 1, 200), 1)
+    expected = roc_auc_score(np.r_[np.zeros(300), np.ones(200)], np.r_[known, unknown])
+    assert metrics.auroc(known, unknown) == pytest.approx(expected, abs=1e-12)
+
+
+def test_auroc_by_hand():
+    assert metrics.auroc([0.1, 0.2], [0.3, 0.4]) == 1.0
+    assert metrics.auroc([0.3, 0.4], [0.1, 0.2]) == 0.0
+    # pairs: (0.2 vs 0.1) lose, (0.2 vs 0.2) tie, (0.2 vs 0.3) win -> (0 + 0.5 + 1) / 3
+    assert metrics.auroc([0.2], [0.1, 0.2, 0.3]) == pytest.approx(0.5)
+
+
+@pytest.mark.parametrize("known, unknown", [([], [1.0]), ([0.1, np.nan], [1.0]), ([0.1], [np.inf])])
+def test_auroc_rejects_empty_or_non_finite_scores(known, unknown):
+    with pytest.raises(ValueError):
+        metrics.auroc(known, unknown)
+
+
+def test_macro_f1_counts_the_unknown_class_by_hand():
+    y_true = np.array([0, 0, 1, 1, -1, -1])
+    y_pred = np.array([0, 1, 1, 1, -1, 0])
+    # class 0: tp 1, fp 1, fn 1 -> 0.5 ; class 1: tp 2, fp 1, fn 0 -> 0.8 ; unknown: tp 1, fn 1 -> 2/3
+    assert metrics.macro_f1(y_true, y_pred, 2) == pytest.approx((0.5 + 0.8 + 2 / 3) / 3)
+    expected = f1_score(y_true, y_pred, labels=[0, 1, -1], average="macro")
+    assert metrics.macro_f1(y_true, y_pred, 2) == pytest.approx(expected)
+
+
+def test_macro_f1_averages_over_every_known_class_even_when_absent():
+    # a known class that never appears still counts (as 0), so the score is over C + 1 classes
+    assert metrics.macro_f1([0, -1], [0, -1], 3) == pytest.approx(2 / 4)
+
+
+def test_macro_f1_rejects_labels_out_of_range():
+    with pytest.raises(ValueError, match="outside"):
+        metrics.macro_f1([0, 5], [0, 1], 2)
+
+
+def test_thresholded_accuracy_by_hand():
+    y = np.array([0, 1, 1, -1, -1])
+    pred = np.array([0, 1, 0, 1, 0])
+    nov = np.array([0.1, 0.5, 0.1, 0.9, 0.2])
+    # at 0.3: sample 0 right+accepted ✓, 1 rejected ✗, 2 wrong ✗, 3 rejected ✓, 4 accepted ✗
+    assert metrics.thresholded_accuracy(y, pred, nov, 0.3) == pytest.approx(2 / 5)
+    # threshold 1.0 accepts all: plain closed-set accuracy over the knowns, unknowns all wrong
+    assert metrics.thresholded_accuracy(y, pred, nov, 1.0) == pytest.approx(2 / 5)
+    assert metrics.thresholded_accuracy(y[:3], pred[:3], nov[:3], 1.0) == pytest.approx(2 / 3)
+
+
+@pytest.mark.parametrize("bad", ["0.5", None, float("nan"), True, [0.5]])
+def test_threshold_of_the_wrong_type_is_refused(bad):
+    with pytest.raises(ValueError, match="threshold"):
+        metrics.predict_with_rejection(np.array([0]), np.array([0.1]), bad)
+
+
+def test_predict_with_rejection_marks_unknown_above_threshold():
+    out = metrics.predict_with_rejection(np.array([2, 1, 0]), np.array([0.2, 0.5, 0.51]), 0.5)
+    assert out.tolist() == [2, 1, -1]
+
+
+def test_pick_threshold_keeps_the_requested_fraction():
+    nov = np.arange(1, 21) / 20.0  # 0.05 .. 1.0
+    t = metrics.pick_threshold(nov, keep=0.95)
+    assert t == pytest.approx(0.95) and np.mean(nov <= t) == pytest.approx(0.95)
+    assert metrics.pick_threshold(nov, keep=1.0) == 1.0
+    assert np.mean(nov <= metrics.pick_threshold(nov, keep=0.33)) >= 0.33
+    with pytest.raises(ValueError):
+        metrics.pick_threshold(nov, keep=0.0)
+
+
+def test_tnr_at_95_tpr_by_hand():
+    known = np.arange(1, 21) / 20.0           # threshold keeping 95% of them: 0.95
+    unknown = np.array([0.5, 0.96, 0.97, 2.0])
+    assert metrics.tnr_at_tpr(known, unknown) == pytest.approx(0.75)
+
+
+def test_oscr_equals_auroc_when_every_known_is_classified_correctly():
+    rng = np.random.default_rng(1)
+    y = np.r_[rng.integers(0, 3, 100), -np.ones(80, int)]
+    nov = np.r_[rng.normal(0, 1, 100), rng.normal(1.5, 1, 80)]
+    pred = np.where(y >= 0, y, 0)
+    assert metrics.oscr(y, pred, nov) == pytest.approx(metrics.auroc(nov[y >= 0], nov[y < 0]))
+
+
+def test_oscr_by_hand():
+    y = np.array([0, 1, -1, -1])
+    pred = np.array([0, 0, 1, 1])      # the second known is misclassified
+    nov = np.array([0.1, 0.2, 0.3, 0.4])
+    # accepting in order of novelty: CCR 0.5, 0.5, 0.5, 0.5 while FPR goes 0, 0, 0.5, 1 -> area 0.5
+    assert metrics.oscr(y, pred, nov) == pytest.approx(0.5)
+    pred_all_wrong = np.array([1, 0, 1, 1])
+    assert metrics.oscr(y, pred_all_wrong, nov) == 0.0
+    with pytest.raises(ValueError, match="both known and unknown"):
+        metrics.oscr(y[:2], pred[:2], nov[:2])
+
+
+def test_roc_curve_points_reaches_the_corners_and_integrates_to_auroc():
+    rng = np.random.default_rng(2)
+    known, unknown = rng.normal(0, 1, 50), rng.normal(1, 1, 40)
+    fpr, tpr, _ = metrics.roc_curve_points(known, unknown)
+    assert (fpr[0], tpr[0], fpr[-1], tpr[-1]) == (0.0, 0.0, 1.0, 1.0)
+    assert np.trapezoid(tpr, fpr) == pytest.approx(metrics.auroc(known, unknown))

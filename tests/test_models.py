@@ -1,0 +1,58 @@
+import pytest
+import torch
+import torch.nn.functional as F
+
+from osrkit import losses, models
+
+
+def test_tied_decoder_shares_the_encoder_weights():
+    torch.manual_seed(0)
+    tied = models.DAEClassifier(2, 3, hidden=(5, 4), tied=True)
+    plain = models.MLPClassifier(2, 3, hidden=(5, 4))
+    n_params = lambda m: sum(p.numel() for p in m.parameters())
+    # the symmetric dAE adds only the decoder biases (2 + 5) to the plain classifier
+    assert n_params(tied) == n_params(plain) + 2 + 5
+    x = torch.randn(6, 2)
+    before = tied.reconstruct(x)
+    with torch.no_grad():
+        tied.encoder[0].weight.mul_(2.0)
+    assert not torch.allclose(before, tied.reconstruct(x))
+
+
+def test_tied_reconstruction_by_hand():
+    model = models.DAEClassifier(2, 2, hidden=(3,), tied=True)
+    W = torch.tensor([[1.0, 0.0], [0.0, 1.0], [1.0, -1.0]])
+    with torch.no_grad():
+        model.encoder[0].weight.copy_(W)
+        model.encoder[0].bias.zero_()
+        model.decoder_bias[0].copy_(torch.tensor([0.5, 0.0]))
+    x = torch.tensor([[2.0, 1.0]])
+    h = F.relu(x @ W.t())                      # [2, 1, 1]
+    assert torch.allclose(model.reconstruct(x), h @ W + torch.tensor([0.5, 0.0]))  # [3.5, 0]
+
+
+def test_untied_decoder_has_its_own_weights():
+    model = models.DAEClassifier(4, 2, hidden=(3,), tied=False)
+    assert model.decoder[0].weight.shape == (4, 3)
+    assert model.reconstruct(torch.randn(5, 4)).shape == (5, 4)
+
+
+def test_reconstruction_keeps_the_image_shape():
+    model = models.DAEClassifier(16, 2, hidden=(8,))
+    x = torch.rand(3, 1, 4, 4)
+    assert model.reconstruct(x).shape == x.shape and model(x).shape == (3, 2)
+
+
+def test_unknown_activation_is_refused():
+    with pytest.raises(ValueError, match="activation"):
+        models.MLPClassifier(2, 2, activation="swish")
+
+
+def test_denoising_loss_by_hand_without_noise():
+    model = models.DAEClassifier(2, 2, hidden=(3,))
+    x, y = torch.randn(4, 2), torch.tensor([0, 1, 1, 0])
+    expected = F.cross_entropy(model(x), y) + 0.5 * (model.reconstruct(x) - x).pow(2).mean()
+    got = losses.DenoisingClassifierLoss(noise_std=0.0, rec_weight=0.5)(model, x, y)
+    assert torch.allclose(got, expected)
+    with pytest.raises(ValueError):
+        losses.DenoisingClassifierLoss(noise_std=-1)

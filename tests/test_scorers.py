@@ -1,0 +1,131 @@
+import math
+
+import numpy as np
+import pytest
+import torch
+from torch import nn
+
+from osrkit import data, losses, metrics, models, scorers, train
+
+
+class HandModel(nn.Module):
+    """logits = x @ L; reconstruct(x) = recon(x): an autoencoder whose answers we know."""
+
+    def __init__(self, recon, logits_matrix=None):
+        super().__init__()
+        self.L = nn.Parameter(torch.eye(2) if logits_matrix is None else logits_matrix)
+        self.recon = recon
+
+    def forward(self, x):
+        return x.flatten(1) @ self.L
+
+    def reconstruct(self, x):
+        return self.recon(x)
+
+
+def test_max_softmax_by_hand():
+    model = HandModel(lambda x: x, torch.tensor([[1.0, 0.0], [0.0, 0.0]]))
+    sc = scorers.MaxSoftmaxScorer().fit(model)
+    pred, nov = sc.score(np.array([[math.log(3.0), 0.0], [0.0, 5.0]], np.float32))
+    # softmax([ln 3, 0]) = [0.75, 0.25]; softmax([0, 0]) = [0.5, 0.5]
+    assert pred.tolist() == [0, 0]
+    assert nov == pytest.approx([0.25, 0.5])
+    assert sc.to_native(nov) == pytest.approx([0.75, 0.5])
+    assert sc.predict(np.array([[math.log(3.0), 0.0], [0.0, 5.0]], np.float32), 0.3).tolist() == [0, -1]
+
+
+def test_unfitted_scorer_says_what_to_do():
+    with pytest.raises(RuntimeError, match=r"fit\(model\)"):
+        scorers.MaxSoftmaxScorer().score(np.zeros((1, 2), np.float32))
+
+
+def test_curvature_gate_is_eq_4():
+    gamma = np.array([-1.0, 0.0, 0.2])
+    assert scorers.curvature_gate(gamma, beta=5.0) == pytest.approx([1.0, 1.0, math.exp(-1.0)])
+
+
+def test_gamma_and_confidence_by_hand():
+    """r(x) = x + 0.5 sin(x): ∂r_i/∂x_i = 1 + 0.5 cos(x_i), so γ = mean(0.5 cos x_i) and
+    ‖r − x‖²/D = mean(0.25 sin² x_i)."""
+    model = HandModel(lambda x: x + 0.5 * torch.sin(x))
+    X = np.array([[0.0, 0.0], [0.0, math.pi], [math.pi, math.pi], [1.0, 2.0]], np.float32)
+    sc = scorers.DAEConfidenceScorer(alpha=4.0, beta=2.0).fit(model)
+    parts = sc.components(X)
+    gamma = 0.5 * np.cos(X.astype(np.float64)).mean(1)
+    sq = (0.25 * np.sin(X.astype(np.float64)) ** 2).mean(1)
+    assert parts.gamma == pytest.approx(gamma, abs=1e-6)
+    assert parts.sq_error == pytest.approx(sq, abs=1e-6)
+    expected = np.exp(-4.0 * sq) * np.where(gamma > 0, np.exp(-2.0 * gamma), 1.0)
+    assert sc.confidence(parts) == pytest.approx(expected, abs=1e-6)
+    # the origin is a fixed point (zero error) but a minimum of p (γ = 0.5): Γ cuts it to e^-1
+    assert sc.confidence(parts)[0] == pytest.approx(math.exp(-1.0), abs=1e-6)
+    pred, nov = sc.score(X)
+    assert nov == pytest.approx(1 - expected, abs=1e-6)
+
+
+def test_hutchinson_is_exact_for_diagonal_maps_and_close_for_dense_ones():
+    x = torch.randn(4, 6)
+    diag_map = lambda v: v * torch.arange(1.0, 7.0)
+    est, _ = scorers.jacobian_diagonal(diag_map, x, method="hutchinson", n_probes=3)
+    assert torch.allclose(est, torch.arange(1.0, 7.0).expand(4, 6))
+
+    torch.manual_seed(0)
+    A = torch.randn(50, 50) * 0.1 + torch.eye(50)
+    est, _ = scorers.jacobian_diagonal(lambda v: v @ A.t(), torch.randn(2, 50), method="hutchinson", n_probes=400)
+    exact, _ = scorers.jacobian_diagonal(lambda v: v @ A.t(), torch.randn(2, 50), method="exact")
+    assert torch.allclose(exact[0], torch.diagonal(A))
+    # γ only needs the mean of the diagonal: the estimator gets it to within a few hundredths
+    assert abs(est.mean(1) - torch.diagonal(A).mean()).max() < 0.03
+
+
+def test_jacobian_diagonal_refuses_bad_method_and_shape():
+    with pytest.raises(ValueError, match="method"):
+        scorers.jacobian_diagonal(lambda v: v, torch.zeros(1, 2), method="finite")
+    with pytest.raises(ValueError, match="same size"):
+        scorers.jacobian_diagonal(lambda v: v[:, :1], torch.zeros(1, 2))
+
+
+def test_dae_scorer_ranks_far_points_as_unknown():
+    # r(x) = 0.5 x is the denoiser of a Gaussian at the origin: r(x) − x ∝ ∇ log p
+    model = HandModel(lambda x: 0.5 * x)
+    rng = np.random.default_rng(0)
+    near = rng.normal(0, 0.2, (100, 2)).astype(np.float32)
+    far = (rng.normal(0, 0.2, (100, 2)) + 3.0).astype(np.float32)
+    sc = scorers.DAEConfidenceScorer(alpha=10, beta=5).fit(model)
+    assert metrics.auroc(sc.score(near)[1], sc.score(far)[1]) == 1.0
+
+
+def test_dae_scorer_needs_an_autoencoder_and_valid_settings():
+    with pytest.raises(TypeError, match="reconstruct"):
+        scorers.DAEConfidenceScorer().fit(nn.Linear(2, 2))
+    with pytest.raises(ValueError, match="jacobian"):
+        scorers.DAEConfidenceScorer(jacobian="numeric")
+    with pytest.raises(ValueError, match="alpha"):
+        scorers.DAEConfidenceScorer(alpha=-1)
+
+
+def test_images_use_the_estimator_and_scaled_probabilities_follow_eq_6():
+    model = models.DAEClassifier(16, 3, hidden=(8,))
+    X = np.random.default_rng(0).random((5, 1, 4, 4)).astype(np.float32)
+    sc = scorers.DAEConfidenceScorer(jacobian="auto").fit(model)
+    parts = sc.components(X)
+    assert parts.probs.shape == (5, 3) and parts.gamma.shape == (5,)
+    scaled = sc.scaled_probabilities(parts)
+    assert scaled.sum(1) == pytest.approx(sc.confidence(parts), abs=1e-6)
+
+
+def test_short_training_on_rings_makes_the_dae_beat_softmax():
+    """The lesson-01 finding at a small budget: background points are rejected by the dAE
+    confidence, not by the softmax."""
+    ring = data.load_dataset("rings", n_per_class=500, seed=0)
+    X_known, _ = data.sample_rings(200, seed=1)
+    X_bg = data.sample_background(400, seed=2)
+    plain = models.MLPClassifier(2, 3)
+    train.fit(plain, losses.cross_entropy_loss, ring.X, ring.y, steps=1000, progress=False)
+    dae = models.DAEClassifier(2, 3)
+    train.fit(dae, losses.DenoisingClassifierLoss(0.2), ring.X, ring.y, steps=2000, progress=False)
+    soft = scorers.MaxSoftmaxScorer().fit(plain)
+    conf = scorers.DAEConfidenceScorer(40, 5).fit(dae)
+    auroc_soft = metrics.auroc(soft.score(X_known)[1], soft.score(X_bg)[1])
+    auroc_dae = metrics.auroc(conf.score(X_known)[1], conf.score(X_bg)[1])
+    assert auroc_dae > 0.9 and auroc_dae > auroc_soft + 0.2

@@ -1,0 +1,109 @@
+import numpy as np
+import pytest
+import torch
+from torch import nn
+
+from osrkit import losses, models, train
+
+
+def _blobs(n=200, seed=0):
+    rng = np.random.default_rng(seed)
+    y = rng.integers(0, 2, n)
+    X = rng.normal(0, 0.3, (n, 2)) + np.where(y[:, None] == 1, 2.0, -2.0)
+    return X.astype(np.float32), y
+
+
+def test_fit_learns_a_separable_problem_and_reports_losses():
+    X, y = _blobs()
+    model = models.MLPClassifier(2, 2, hidden=(16,))
+    hist = train.fit(model, losses.cross_entropy_loss, X, y, epochs=5, batch_size=32, seed=0, progress=False)
+    assert len(hist.epoch_losses) == 5 and len(hist.step_losses) == 5 * 7
+    assert hist.epoch_losses[-1] < hist.epoch_losses[0]
+    with torch.no_grad():
+        acc = (model(torch.tensor(X)).argmax(1).numpy() == y).mean()
+    assert acc == 1.0 and not model.training
+
+
+def test_fit_by_steps_stops_at_the_budget():
+    X, y = _blobs(50)
+    hist = train.fit(models.MLPClassifier(2, 2, (8,)), losses.cross_entropy_loss, X, y, steps=13,
+                     batch_size=16, progress=False)
+    assert len(hist.step_losses) == 13
+
+
+def test_same_seed_gives_the_same_weights():
+    X, y = _blobs()
+    weights = []
+    for seed in (4, 4, 5):
+        train.seed_everything(seed)
+        model = models.MLPClassifier(2, 2, (8,))
+        train.fit(model, losses.cross_entropy_loss, X, y, epochs=2, seed=seed, progress=False)
+        weights.append(model.head.weight.detach().clone())
+    assert torch.equal(weights[0], weights[1]) and not torch.equal(weights[0], weights[2])
+
+
+def test_nan_loss_stops_with_a_clear_error():
+    X, y = _blobs(64)
+
+    def exploding(model, xb, yb):
+        return model(xb).sum() * float("nan")
+
+    with pytest.raises(FloatingPointError, match=r"became nan at step 1 .*Lower the learning rate"):
+        train.fit(models.MLPClassifier(2, 2, (4,)), exploding, X, y, steps=5, progress=False)
+
+
+def test_checkpoint_cache_skips_training_the_second_time(tmp_path):
+    X, y = _blobs()
+    config = {"name": "mlp", "hidden": 8}
+    first = models.MLPClassifier(2, 2, (8,))
+    h1 = train.fit(first, losses.cross_entropy_loss, X, y, epochs=2, progress=False, cache_dir=tmp_path, config=config)
+    second = models.MLPClassifier(2, 2, (8,))
+    h2 = train.fit(second, losses.cross_entropy_loss, X, y, epochs=2, progress=False, cache_dir=tmp_path, config=config)
+    assert not h1.from_cache and h2.from_cache and h2.step_losses == []
+    assert torch.equal(first.head.weight, second.head.weight)
+    assert len(list(tmp_path.glob("mlp-*.pt"))) == 1
+    with pytest.raises(ValueError, match="config"):
+        train.fit(second, losses.cross_entropy_loss, X, y, epochs=1, progress=False, cache_dir=tmp_path)
+
+
+def test_augment_is_applied_to_each_batch():
+    X, y = _blobs(32)
+    seen = []
+
+    def augment(xb):
+        seen.append(len(xb))
+        return xb
+
+    train.fit(models.MLPClassifier(2, 2, (4,)), losses.cross_entropy_loss, X, y, epochs=1, batch_size=10,
+              augment=augment, progress=False)
+    assert seen == [10, 10, 10, 2]
+
+
+@pytest.mark.parametrize("kwargs, match", [
+    ({}, "exactly one"),
+    ({"epochs": 1, "steps": 1}, "exactly one"),
+    ({"epochs": 0}, "positive"),
+    ({"epochs": 1, "optimizer": "rmsprop"}, "optimizer"),
+    ({"epochs": 1, "device": "tpu"}, "device"),
+])
+def test_fit_rejects_bad_settings(kwargs, match):
+    X, y = _blobs(16)
+    with pytest.raises(ValueError, match=match):
+        train.fit(models.MLPClassifier(2, 2, (4,)), losses.cross_entropy_loss, X, y, progress=False, **kwargs)
+
+
+def test_auto_device_is_usable_and_cuda_is_checked():
+    dev = train.resolve_device("auto")
+    torch.zeros(1, device=dev)
+    if not torch.cuda.is_available():
+        with pytest.raises(ValueError, match="CUDA is not available"):
+            train.resolve_device("cuda")
+    with pytest.raises(ValueError, match="seed"):
+        train.seed_everything("0")
+
+
+def test_predict_batches_matches_one_pass():
+    model = nn.Linear(3, 2)
+    X = np.random.default_rng(0).normal(size=(10, 3)).astype(np.float32)
+    out = train.predict_batches(model, X, batch_size=3)
+    assert torch.allclose(out, model(torch.tensor(X)), atol=1e-6)
