@@ -1,0 +1,42 @@
+import matplotlib
+
+matplotlib.use("Agg")
+
+import matplotlib.pyplot as plt  # noqa: E402
+import numpy as np  # noqa: E402
+import pytest  # noqa: E402
+from matplotlib.colors import to_rgb  # noqa: E402
+
+from osrkit import plots  # noqa: E402
+
+
+def test_grid_covers_the_square_in_row_order():
+    grid = plots.make_grid(2.5, 5)
+    assert grid.points.shape == (25, 2) and grid.shape == (5, 5)
+    assert grid.points[0].tolist() == [-2.5, -2.5] and grid.points[4].tolist() == [2.5, -2.5]
+    assert grid.as_image(np.arange(25))[1, 0] == 5
+    with pytest.raises(ValueError):
+        plots.make_grid(1.0, 1)
+
+
+def test_label_image_fades_to_white_with_low_confidence():
+    probs = np.array([[1.0, 0.0], [0.0, 1.0], [1.0, 0.0]])
+    img = plots.label_image(probs, scale=np.array([1.0, 1.0, 0.0]))
+    assert img[0] == pytest.approx(to_rgb(plots.CLASS_COLORS[0]))
+    assert img[1] == pytest.approx(to_rgb(plots.CLASS_COLORS[1]))
+    assert img[2] == pytest.approx([1.0, 1.0, 1.0])
+
+
+def test_plot_helpers_draw_on_given_axes():
+    grid = plots.make_grid(1.0, 10)
+    fig, axes = plt.subplots(1, 6)
+    plots.plot_map(grid, np.linspace(0, 1, 100), ax=axes[0], title="map")
+    plots.plot_labels(grid, np.full((100, 3), 1 / 3), ax=axes[1])
+    plots.plot_points(np.zeros((4, 2)), np.array([0, 1, -1, -1]), ax=axes[2])
+    plots.plot_score_histograms(np.zeros(5), np.ones(5), 0.5, ax=axes[3])
+    plots.plot_roc(np.array([0, 1.0]), np.array([0, 1.0]), operating_point=(0.2, 0.8), auc=0.5, ax=axes[4])
+    plots.plot_confusion(np.eye(2, dtype=int), ["a", "unknown"], ax=axes[5])
+    assert axes[0].get_title() == "map" and len(axes[0].images) == 1
+    assert axes[2].get_legend_handles_labels()[1] == ["unknown", "class 0", "class 1"]
+    assert axes[3].lines[0].get_xdata()[0] == 0.5
+    plt.close(fig)

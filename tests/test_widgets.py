@@ -1,0 +1,98 @@
+import matplotlib
+
+matplotlib.use("Agg")
+
+import matplotlib.pyplot as plt  # noqa: E402
+import numpy as np  # noqa: E402
+import pytest  # noqa: E402
+
+from osrkit import plots, widgets  # noqa: E402
+from osrkit.scorers import DAEComponents  # noqa: E402
+
+Y = np.array([0, 0, 1, 1, -1, -1, -1])
+PRED = np.array([0, 1, 1, 1, 0, 1, 0])
+NOV = np.array([0.1, 0.2, 0.3, 0.7, 0.8, 0.4, 0.9])
+
+
+def test_threshold_report_by_hand():
+    rep = widgets.threshold_report(Y, PRED, NOV, 0.5, class_names=["a", "b"])
+    # accepted (novelty <= 0.5): samples 0,1,2,5 -> decisions [0, 1, 1, -1, -1, 1, -1]
+    assert rep.known_accepted == pytest.approx(3 / 4)
+    assert rep.unknown_rejected == pytest.approx(2 / 3)
+    assert rep.accuracy == pytest.approx(4 / 7)  # samples 0, 2, 4, 6
+    assert rep.labels == ["a", "b", "unknown"]
+    assert rep.confusion.tolist() == [[1, 1, 0],
+                                      [0, 1, 1],
+                                      [0, 1, 2]]
+    assert rep.operating_point == pytest.approx((0.25, 2 / 3))
+    # AUROC: unknown scores 0.8, 0.4, 0.9 against known 0.1, 0.2, 0.3, 0.7 -> (4 + 3 + 4) / 12
+    assert rep.auroc == pytest.approx(11 / 12)
+    assert set(rep.summary()) >= {"threshold", "AUROC", "macro-F1"}
+
+
+def test_threshold_report_needs_known_and_unknown_samples():
+    with pytest.raises(ValueError, match="both known"):
+        widgets.threshold_report(Y[:4], PRED[:4], NOV[:4], 0.5)
+    with pytest.raises(ValueError, match="class_names"):
+        widgets.threshold_report(Y, PRED, NOV, 0.5, class_names=["only one"])
+    with pytest.raises(ValueError, match="threshold"):
+        widgets.threshold_report(Y, PRED, NOV, "0.5")
+
+
+def test_draw_threshold_report_shows_three_panels_and_the_native_quantity():
+    rep = widgets.threshold_report(Y, PRED, NOV, 0.5)
+    fig = widgets.draw_threshold_report(rep, Y, NOV, native_name="confidence", to_native=lambda n: 1 - n)
+    assert len(fig.axes) == 3 and "confidence = 0.5" in fig._suptitle.get_text()
+    plt.close(fig)
+
+
+def _parts(sq, gamma, probs):
+    return DAEComponents(np.asarray(probs, float), np.asarray(sq, float), np.asarray(gamma, float))
+
+
+def test_dae_map_report_recomputes_confidence_from_components():
+    known = _parts([0.0, 0.01], [-0.1, 0.2], [[1, 0], [0, 1]])
+    unknown = _parts([0.1, 0.0], [-0.1, 1.0], [[1, 0], [1, 0]])
+    grid = _parts([0.0, 0.05], [0.0, 0.5], [[0.5, 0.5], [1, 0]])
+    rep = widgets.dae_map_report(grid, known, np.array([0, 1]), unknown, alpha=10.0, beta=2.0, threshold=0.5)
+    c_known = np.array([1.0, np.exp(-0.1) * np.exp(-0.4)])    # 1, 0.61
+    c_unknown = np.array([np.exp(-1.0), np.exp(-2.0)])        # 0.37, 0.14
+    assert rep.confidence_grid == pytest.approx([1.0, np.exp(-0.5) * np.exp(-1.0)])
+    assert rep.gate_grid == pytest.approx([1.0, np.exp(-1.0)])
+    assert rep.scaled_probs_grid[1] == pytest.approx([rep.confidence_grid[1], 0.0])
+    assert rep.auroc == 1.0 and rep.known_accepted == 1.0 and rep.unknown_rejected == 1.0
+    assert rep.accuracy == 1.0
+    # a threshold above the second known's confidence rejects it
+    strict = widgets.dae_map_report(grid, known, np.array([0, 1]), unknown, 10.0, 2.0, threshold=0.7)
+    assert strict.known_accepted == 0.5 and strict.accuracy == pytest.approx(3 / 4)
+    assert c_known.min() > c_unknown.max()
+
+
+def test_draw_dae_map_has_four_panels():
+    grid = plots.make_grid(1.0, 4)
+    parts = _parts(np.zeros(16), np.linspace(-1, 1, 16), np.full((16, 3), 1 / 3))
+    rep = widgets.dae_map_report(parts, parts, np.zeros(16, int), parts, 40, 5, 0.5)
+    fig = widgets.draw_dae_map(grid, rep, np.zeros((2, 2)), np.ones((2, 2)))
+    assert len([ax for ax in fig.axes if ax.get_title()]) == 4
+    plt.close(fig)
+
+
+def test_widgets_respond_to_slider_changes_without_errors(capsys):
+    panel = widgets.threshold_explorer(Y, PRED, NOV, initial=0.5)
+    slider = panel.children[0]
+    slider.value = 0.25
+    grid = plots.make_grid(1.0, 4)
+    parts = _parts(np.zeros(16), np.linspace(-1, 1, 16), np.full((16, 3), 1 / 3))
+    known = _parts([0.0, 0.1], [-1.0, 0.5], [[1, 0, 0], [0, 1, 0]])
+    explorer = widgets.dae_map_explorer(grid, parts, known, np.array([0, 1]), known)
+    for s, value in zip(explorer.children[:3], (100.0, 0.5, 0.9)):
+        s.value = value
+    captured = capsys.readouterr()
+    assert "Traceback" not in captured.out + captured.err
+    plt.close("all")
+
+
+def test_widget_errors_are_shown_not_swallowed(capsys):
+    panel = widgets._slider_panel([], lambda: 1 / 0)
+    assert "ZeroDivisionError" in capsys.readouterr().err
+    assert panel.children  # the output area is there

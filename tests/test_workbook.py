@@ -1,0 +1,48 @@
+import json
+
+import nbformat
+import pytest
+
+from osrkit import workbook
+
+
+def _write_notebook(path, body):
+    nb = nbformat.v4.new_notebook()
+    nb.cells = [nbformat.v4.new_markdown_cell("# test"),
+                nbformat.v4.new_code_cell('quick = True\nseed = 0\nresults_dir = "results"\ndevice = "auto"',
+                                          metadata={"tags": ["parameters"]}),
+                nbformat.v4.new_code_cell(body)]
+    nb.metadata["kernelspec"] = {"name": "python3", "display_name": "Python 3", "language": "python"}
+    nbformat.write(nb, path)
+
+
+def test_parameter_values_are_parsed_like_papermill():
+    assert workbook._parse_value("3") == 3 and workbook._parse_value("0.5") == 0.5
+    assert workbook._parse_value("False") is False and workbook._parse_value("mnist5k") == "mnist5k"
+
+
+def test_find_notebooks_keeps_lesson_order_and_filters(tmp_path):
+    for name in ("02_b.ipynb", "01_a.ipynb", "scratch.ipynb"):
+        (tmp_path / name).write_text("{}")
+    assert [p.name for p in workbook.find_notebooks(tmp_path)] == ["01_a.ipynb", "02_b.ipynb"]
+    assert [p.name for p in workbook.find_notebooks(tmp_path, ["02"])] == ["02_b.ipynb"]
+    with pytest.raises(FileNotFoundError, match="no lesson notebooks"):
+        workbook.find_notebooks(tmp_path, ["07"])
+
+
+def test_main_runs_notebooks_collects_numbers_and_reports_failures(tmp_path, capsys):
+    nbs = tmp_path / "nbs"
+    nbs.mkdir()
+    _write_notebook(nbs / "01_ok.ipynb",
+                    'from osrkit import results\nresults.record("01_ok", {"twice_seed": 2 * seed, "q": quick}, results_dir)')
+    _write_notebook(nbs / "02_broken.ipynb", "raise RuntimeError('boom')")
+    status = workbook.main(["--notebooks", str(nbs), "--build", str(tmp_path / "build"), "--seed", "3",
+                            "-p", "extra", "1"])
+    out = capsys.readouterr().out
+    assert status == 1
+    summary = json.loads((tmp_path / "build" / "summary.json").read_text())
+    ok, broken = summary["runs"]
+    assert ok["status"] == "ok" and ok["numbers"] == {"twice_seed": 6, "q": True}
+    assert broken["status"] == "FAILED" and "boom" in broken["error"]
+    assert (tmp_path / "build" / "notebooks" / "01_ok.ipynb").exists()
+    assert "twice_seed=6" in out and "FAILED" in out
