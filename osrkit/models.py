@@ -20,6 +20,14 @@ def _activation(name: str):
     return _ACTIVATIONS[name]
 
 
+def _through_layers(x: torch.Tensor, layers: nn.ModuleList, act) -> torch.Tensor:
+    """Flatten the input and apply each linear layer followed by the activation."""
+    h = x.flatten(1)
+    for layer in layers:
+        h = act(layer(h))
+    return h
+
+
 class MLPClassifier(nn.Module):
     """A plain fully connected softmax classifier (the 'uncorrected' network of Fig. 2C)."""
 
@@ -32,10 +40,7 @@ class MLPClassifier(nn.Module):
         self.act = _activation(activation)
 
     def features(self, x: torch.Tensor) -> torch.Tensor:
-        h = x.flatten(1)
-        for layer in self.hidden:
-            h = self.act(layer(h))
-        return h
+        return _through_layers(x, self.hidden, self.act)
 
     def forward(self, x: torch.Tensor) -> torch.Tensor:
         return self.head(self.features(x))
@@ -68,10 +73,7 @@ class DAEClassifier(nn.Module):
         self.act = _activation(activation)
 
     def encode(self, x: torch.Tensor) -> torch.Tensor:
-        h = x.flatten(1)
-        for layer in self.encoder:
-            h = self.act(layer(h))
-        return h
+        return _through_layers(x, self.encoder, self.act)
 
     def decode(self, h: torch.Tensor) -> torch.Tensor:
         n_layers = len(self.encoder)

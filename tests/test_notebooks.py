@@ -37,6 +37,18 @@ def test_first_code_cell_is_the_papermill_parameters_cell(cells):
         assert assigned.get(name) == default, f"parameters cell must set {name} = {default!r}"
 
 
+def test_papermill_reads_every_parameter(cells):
+    """papermill's parser (used for `papermill --help-notebook` and its warnings) fails on
+    lines like `x = 1  # a >= b`: every assigned name must come through."""
+    from papermill.translators import PythonTranslator
+
+    cells, _ = cells
+    source = "".join(next(c for c in cells if c["cell_type"] == "code")["source"])
+    assigned = {n.targets[0].id for n in ast.parse(source).body if isinstance(n, ast.Assign)}
+    parsed = {p.name for p in PythonTranslator.inspect({"source": source})}
+    assert parsed == assigned
+
+
 def test_committed_without_outputs(cells):
     cells, _ = cells
     for c in cells:
