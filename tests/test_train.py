@@ -107,3 +107,33 @@ def test_predict_batches_matches_one_pass():
     X = np.random.default_rng(0).normal(size=(10, 3)).astype(np.float32)
     out = train.predict_batches(model, X, batch_size=3)
     assert torch.allclose(out, model(torch.tensor(X)), atol=1e-6)
+
+
+def test_small_models_train_on_one_cpu_thread_and_the_setting_is_restored():
+    X, y = _blobs(32)
+    seen = []
+
+    def recording_loss(model, xb, yb):
+        seen.append(torch.get_num_threads())
+        return losses.cross_entropy_loss(model, xb, yb)
+
+    before = torch.get_num_threads()
+    torch.set_num_threads(2)
+    try:
+        train.fit(models.MLPClassifier(2, 2, (8,)), recording_loss, X, y, steps=2, device="cpu", progress=False)
+        assert seen == [1, 1] and torch.get_num_threads() == 2
+        big = models.MLPClassifier(2, 2, (600, 600))  # > SMALL_MODEL_PARAMETERS
+        seen.clear()
+        train.fit(big, recording_loss, X, y, steps=1, device="cpu", progress=False)
+        assert seen == [2]
+    finally:
+        torch.set_num_threads(before)
+
+
+def test_cpu_threads_restores_after_an_error():
+    before = torch.get_num_threads()
+    with pytest.raises(KeyError):
+        with train.cpu_threads(1):
+            assert torch.get_num_threads() == 1
+            raise KeyError
+    assert torch.get_num_threads() == before
