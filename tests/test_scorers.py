@@ -120,6 +120,7 @@ def test_short_training_on_rings_makes_the_dae_beat_softmax():
     ring = data.load_dataset("rings", n_per_class=500, seed=0)
     X_known, _ = data.sample_rings(200, seed=1)
     X_bg = data.sample_background(400, seed=2)
+    train.seed_everything(0)  # initial weights, independent of the tests run before
     plain = models.MLPClassifier(2, 3)
     train.fit(plain, losses.cross_entropy_loss, ring.X, ring.y, steps=1000, progress=False)
     dae = models.DAEClassifier(2, 3)
