@@ -22,8 +22,6 @@ import numpy as np
 OFFLINE_DATASETS = ("rings", "digits", "mnist5k")
 TORCHVISION_DATASETS = ("mnist", "fashion_mnist", "cifar10", "svhn")
 DATASETS = OFFLINE_DATASETS + TORCHVISION_DATASETS
-NUM_CLASSES = {"rings": 3, "digits": 10, "mnist5k": 10, "mnist": 10,
-               "fashion_mnist": 10, "cifar10": 10, "svhn": 10}
 
 #: The five fixed known-class splits of Neal et al. used for MNIST, SVHN and CIFAR-10
 #: (6 known, 4 unknown classes); CAC and most OSR papers report the mean over them.

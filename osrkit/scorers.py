@@ -16,6 +16,7 @@ import torch
 from torch import nn
 
 from .metrics import predict_with_rejection
+from .train import predict_batches
 
 
 def _device_of(model: nn.Module) -> torch.device:
@@ -62,14 +63,10 @@ class MaxSoftmaxScorer(Scorer):
         self.model = model.eval()
         return self
 
-    @torch.no_grad()
     def probabilities(self, X: np.ndarray) -> np.ndarray:
         model = self._require_fitted()
-        dev = _device_of(model)
-        X_t = torch.as_tensor(np.asarray(X), dtype=torch.float32)
-        out = [torch.softmax(model(X_t[i:i + self.batch_size].to(dev)), 1).cpu()
-               for i in range(0, len(X_t), self.batch_size)]
-        return torch.cat(out).numpy()
+        return predict_batches(lambda xb: torch.softmax(model(xb), 1), X, batch_size=self.batch_size,
+                               device=_device_of(model)).numpy()
 
     def score(self, X: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
         probs = self.probabilities(X)
