@@ -148,15 +148,17 @@ def dae_map_report(grid_parts: DAEComponents, known_parts: DAEComponents, known_
     precomputed components (no network pass: instant for sliders)."""
     c_known = dae_confidence(known_parts.sq_error, known_parts.gamma, alpha, beta)
     c_unknown = dae_confidence(unknown_parts.sq_error, unknown_parts.gamma, alpha, beta)
-    c_grid = dae_confidence(grid_parts.sq_error, grid_parts.gamma, alpha, beta)
+    recon_grid = reconstruction_confidence(grid_parts.sq_error, alpha)
+    gate_grid = curvature_gate(grid_parts.gamma, beta)
+    c_grid = recon_grid * gate_grid  # eq. 3
     y_all = np.concatenate([np.asarray(known_labels), np.full(len(c_unknown), metrics.UNKNOWN)])
     pred_all = np.concatenate([known_parts.probs.argmax(1), unknown_parts.probs.argmax(1)])
     novelty_all = 1.0 - np.concatenate([c_known, c_unknown])
     novelty_threshold = 1.0 - float(threshold)
     return DAEMapReport(
         alpha=float(alpha), beta=float(beta), threshold=float(threshold),
-        reconstruction_grid=reconstruction_confidence(grid_parts.sq_error, alpha),
-        gate_grid=curvature_gate(grid_parts.gamma, beta),
+        reconstruction_grid=recon_grid,
+        gate_grid=gate_grid,
         confidence_grid=c_grid,
         scaled_probs_grid=grid_parts.probs * c_grid[:, None],
         auroc=metrics.auroc(1.0 - c_known, 1.0 - c_unknown),
