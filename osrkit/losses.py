@@ -32,3 +32,11 @@ class DenoisingClassifierLoss:
 
     def __call__(self, model: nn.Module, xb: torch.Tensor, yb: torch.Tensor) -> torch.Tensor:
         return F.cross_entropy(model(xb), yb) + self.rec_weight * denoising_reconstruction(model, xb, self.noise_std)
+
+
+def cool_loss(model: nn.Module, xb: torch.Tensor, yb: torch.Tensor) -> torch.Tensor:
+    """COOL training objective: cross-entropy of the softmax over all C·ω units against a
+    target that puts 1/ω on each of the true class's ω units (Kardan & Stanley, 2017)."""
+    omega = model.omega
+    log_p = torch.log_softmax(model(xb), dim=1).view(len(xb), -1, omega)
+    return -log_p[torch.arange(len(xb)), yb].mean(1).mean()

@@ -92,3 +92,93 @@ class DAEClassifier(nn.Module):
     def reconstruct(self, x: torch.Tensor) -> torch.Tensor:
         """r(x) = Dec(Enc(x)), in the shape of ``x``."""
         return self.decode(self.encode(x)).view_as(x)
+
+
+# --------------------------------------------------------------------------- paper 004 CNNs
+class PaperCNN(nn.Module):
+    """The CNN of paper 004 (Appendix B): Conv(1→32, 5×5)–MaxPool(2)–Conv(32→64, 5×5)–
+    MaxPool(2)–FC(→400)–FC(400→outputs), ReLU after every layer but the last. The convs
+    keep the image size (padding 2): that gives the paper's 1.31M parameters on MNIST.
+
+    ``outputs`` defaults to ``num_classes``; COOL asks for ``num_classes·ω`` units.
+    """
+
+    def __init__(self, num_classes: int = 10, *, in_channels: int = 1, image_size: int = 28,
+                 channels: tuple[int, int] = (32, 64), hidden: int = 400, outputs: int | None = None) -> None:
+        super().__init__()
+        if image_size % 4:
+            raise ValueError(f"PaperCNN needs an image side divisible by 4 (two 2×2 poolings), got {image_size}; "
+                             f"use mnist5k/MNIST (28×28) or 32×32 images")
+        self.conv1 = nn.Conv2d(in_channels, channels[0], 5, padding=2)
+        self.conv2 = nn.Conv2d(channels[0], channels[1], 5, padding=2)
+        side = image_size // 4
+        self.feature_shape = (channels[1], side, side)
+        self.fc = nn.Linear(channels[1] * side * side, hidden)
+        self.head = nn.Linear(hidden, outputs if outputs is not None else num_classes)
+        self.num_classes = num_classes
+        self.image_shape = (in_channels, image_size, image_size)
+
+    def features(self, x: torch.Tensor) -> torch.Tensor:
+        """Top hidden layer (400 units): where the classifier and the dAE decoder attach."""
+        h = F.max_pool2d(F.relu(self.conv1(x)), 2)
+        h = F.max_pool2d(F.relu(self.conv2(h)), 2)
+        return F.relu(self.fc(h.flatten(1)))
+
+    def forward(self, x: torch.Tensor) -> torch.Tensor:
+        return self.head(self.features(x))
+
+
+class COOLClassifier(PaperCNN):
+    """PaperCNN with a Competitive Overcomplete Output Layer (Kardan & Stanley, 2017):
+    ω units per class share one softmax over all C·ω units; ``forward`` returns the C·ω
+    logits, unit j of class k at index k·ω + j."""
+
+    def __init__(self, num_classes: int = 10, omega: int = 10, **kwargs) -> None:
+        if omega < 1:
+            raise ValueError(f"omega (units per class) must be >= 1, got {omega}")
+        super().__init__(num_classes, outputs=num_classes * omega, **kwargs)
+        self.omega = omega
+
+
+def cool_confidence(logits: torch.Tensor, num_classes: int, omega: int) -> torch.Tensor:
+    """Class confidences of COOL: Π_j (ω·p_kj) over the class's ω units, with p the softmax
+    over all C·ω units. By the AM–GM inequality it is at most 1, reached when the class's
+    units each hold 1/ω."""
+    log_p = torch.log_softmax(logits, dim=1).view(-1, num_classes, omega)
+    return torch.exp((log_p + torch.log(torch.tensor(float(omega)))).sum(2))
+
+
+class ConvDAEClassifier(PaperCNN):
+    """PaperCNN whose top hidden layer also feeds a decoder, completing a denoising
+    autoencoder (paper 004 §IV-B, Appendix B). ``tied=True`` ("symmetric") decodes with the
+    transposed encoder weights (FC transposed, transposed convolutions with the conv
+    kernels, nearest-neighbour upsampling for the poolings) plus decoder biases of its own;
+    ``tied=False`` ("asymmetric") has independent decoder weights of the same sizes. The
+    reconstruction passes through a sigmoid, as pixels lie in [0, 1]."""
+
+    def __init__(self, num_classes: int = 10, *, tied: bool = True, **kwargs) -> None:
+        super().__init__(num_classes, **kwargs)
+        self.tied = tied
+        c0, c1, c2 = self.image_shape[0], self.conv1.out_channels, self.conv2.out_channels
+        if tied:
+            self.fc_bias_dec = nn.Parameter(torch.zeros(self.fc.in_features))
+            self.conv2_bias_dec = nn.Parameter(torch.zeros(c1))
+            self.conv1_bias_dec = nn.Parameter(torch.zeros(c0))
+        else:
+            self.fc_dec = nn.Linear(self.fc.out_features, self.fc.in_features)
+            self.conv2_dec = nn.ConvTranspose2d(c2, c1, 5, padding=2)
+            self.conv1_dec = nn.ConvTranspose2d(c1, c0, 5, padding=2)
+
+    def decode(self, h: torch.Tensor) -> torch.Tensor:
+        if self.tied:
+            h = F.relu(F.linear(h, self.fc.weight.t(), self.fc_bias_dec))
+        else:
+            h = F.relu(self.fc_dec(h))
+        h = F.interpolate(h.view(-1, *self.feature_shape), scale_factor=2, mode="nearest")
+        h = F.conv_transpose2d(h, self.conv2.weight, self.conv2_bias_dec, padding=2) if self.tied else self.conv2_dec(h)
+        h = F.interpolate(F.relu(h), scale_factor=2, mode="nearest")
+        h = F.conv_transpose2d(h, self.conv1.weight, self.conv1_bias_dec, padding=2) if self.tied else self.conv1_dec(h)
+        return torch.sigmoid(h)
+
+    def reconstruct(self, x: torch.Tensor) -> torch.Tensor:
+        return self.decode(self.features(x)).view_as(x)
