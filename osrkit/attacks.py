@@ -32,8 +32,9 @@ class FoolingTarget(Protocol):
     def loss(self, x: torch.Tensor, targets: torch.Tensor) -> torch.Tensor:
         """Per-trial loss the FGN descends, shape (T,)."""
 
-    def confidence(self, x: torch.Tensor, targets: torch.Tensor) -> torch.Tensor:
-        """Per-trial confidence for the target class, shape (T,), compared to the threshold."""
+    def confidence(self, x: torch.Tensor, targets: torch.Tensor, at_least: float = 0.0) -> torch.Tensor:
+        """Per-trial confidence for the target class, shape (T,). Exact wherever it is
+        ``>= at_least``; elsewhere it may be any value below ``at_least`` (a cheaper bound)."""
 
 
 class SoftmaxTarget:
@@ -47,7 +48,7 @@ class SoftmaxTarget:
         return nn.functional.cross_entropy(self.model(x), targets, reduction="none")
 
     @torch.no_grad()
-    def confidence(self, x, targets):
+    def confidence(self, x, targets, at_least: float = 0.0):
         return torch.softmax(self.model(x), 1).gather(1, targets[:, None])[:, 0]
 
 
@@ -70,7 +71,7 @@ class COOLTarget:
         return -log_p[torch.arange(len(x)), targets].mean(1)
 
     @torch.no_grad()
-    def confidence(self, x, targets):
+    def confidence(self, x, targets, at_least: float = 0.0):
         return self._class_conf(x).gather(1, targets[:, None])[:, 0]
 
 
@@ -83,10 +84,10 @@ class DAETarget:
     succeed; the Jacobian estimate is only computed for the others (an exact shortcut)."""
 
     def __init__(self, model: nn.Module, alpha: float, beta: float, *, attack_confidence: bool = False,
-                 threshold: float = 0.9, n_probes: int = 4, seed: int = 0) -> None:
+                 n_probes: int = 4, seed: int = 0) -> None:
         self.model = model.eval()
         self.num_classes = model.num_classes
-        self.alpha, self.beta, self.threshold = alpha, beta, threshold
+        self.alpha, self.beta = alpha, beta
         self.attack_confidence, self.n_probes, self.seed = attack_confidence, n_probes, seed
 
     def _log_recon_conf(self, x):
@@ -98,12 +99,12 @@ class DAETarget:
             return -(log_y + self._log_recon_conf(x))
         return -log_y
 
-    def confidence(self, x, targets):
+    def confidence(self, x, targets, at_least: float = 0.0):
         with torch.no_grad():
             y = torch.softmax(self.model(x), 1).gather(1, targets[:, None])[:, 0]
             upper = y * torch.exp(self._log_recon_conf(x))
         conf = upper.clone()
-        check = upper >= self.threshold
+        check = upper >= at_least
         if check.any():
             diag, _ = jacobian_diagonal(self.model.reconstruct, x[check], method="hutchinson",
                                         n_probes=self.n_probes, seed=self.seed)
@@ -133,17 +134,21 @@ class FoolingResult:
         return float(self.steps[self.success].mean()) if self.success.any() else float("nan")
 
 
-def fooling_attack(target: FoolingTarget, targets: Sequence[int], *, threshold: float = 0.9,
-                   max_steps: int = 1000, lr: float = 1e-3, seed: int = 0,
-                   image_shape: tuple[int, ...] = (1, 28, 28), progress: bool = True,
-                   desc: str = "fooling") -> FoolingResult:
+def fooling_attack(target: FoolingTarget, targets: Sequence[int], *,
+                   threshold: float | Sequence[float] = 0.9, max_steps: int = 1000, lr: float = 1e-3,
+                   seed: int = 0, image_shape: tuple[int, ...] = (1, 28, 28), progress: bool = True,
+                   desc: str = "fooling") -> FoolingResult | dict[float, FoolingResult]:
     """Run one FGN trial per entry of ``targets``, all at once (see the module docstring).
 
     Step 0 is the untouched generator; a trial that already passes there needs 0 steps.
     Trial t is seeded with ``seed + t``, so a batch equals its trials run one by one.
+    The FGN's updates do not depend on the threshold, so one run serves several: give a
+    list of thresholds to get ``{threshold: FoolingResult}`` (the run lasts until every
+    trial passes the highest one, or the budget ends).
     """
-    if not 0.0 < threshold <= 1.0:
-        raise ValueError(f"threshold must be in (0, 1], got {threshold}")
+    levels = [float(threshold)] if np.isscalar(threshold) else [float(t) for t in threshold]
+    if not levels or any(not 0.0 < t <= 1.0 for t in levels):
+        raise ValueError(f"threshold must be in (0, 1] (or a non-empty list of such), got {threshold}")
     if max_steps < 0:
         raise ValueError(f"max_steps must be >= 0, got {max_steps}")
     targets_t = torch.as_tensor(np.asarray(targets), dtype=torch.long)
@@ -157,27 +162,29 @@ def fooling_attack(target: FoolingTarget, targets: Sequence[int], *, threshold: 
     W, b, z = _init_generators(n_trials, dim, seed)
     W, b, z = W.to(dev).requires_grad_(), b.to(dev).requires_grad_(), z.to(dev)
     opt = torch.optim.Adam([W, b], lr=lr)
-    for p in target.model.parameters():
-        p.requires_grad_(False)
 
     def generate():
         return torch.sigmoid(torch.bmm(W, z[:, :, None])[:, :, 0] + b).view(n_trials, *image_shape)
 
-    done = torch.zeros(n_trials, dtype=torch.bool, device=dev)
-    steps = torch.full((n_trials,), -1, dtype=torch.long)
-    best_conf = torch.zeros(n_trials, device=dev)
-    images = torch.zeros(n_trials, *image_shape, device=dev)
+    lowest = min(levels)
+    done = {t: torch.zeros(n_trials, dtype=torch.bool, device=dev) for t in levels}
+    steps = {t: torch.full((n_trials,), -1, dtype=torch.long, device=dev) for t in levels}
+    conf_at = {t: torch.zeros(n_trials, device=dev) for t in levels}
+    images = {t: torch.zeros(n_trials, *image_shape, device=dev) for t in levels}
+    for p in target.model.parameters():
+        p.requires_grad_(False)
     try:
         bar = tqdm(total=max_steps, desc=desc, disable=not progress, leave=False)
         for step in range(max_steps + 1):
             x = generate()
-            conf = target.confidence(x.detach(), targets_t)
-            newly = (conf >= threshold) & ~done
-            steps[newly.cpu()] = step
-            images[newly] = x.detach()[newly]
-            best_conf[newly] = conf[newly]
-            done |= newly
-            if done.all() or step == max_steps:
+            conf = target.confidence(x.detach(), targets_t, at_least=lowest)
+            for t in levels:
+                newly = (conf >= t) & ~done[t]
+                steps[t][newly] = step
+                images[t][newly] = x.detach()[newly]
+                conf_at[t][newly] = conf[newly]
+                done[t] |= newly
+            if all(d.all() for d in done.values()) or step == max_steps:
                 break
             loss = target.loss(x, targets_t).sum()
             opt.zero_grad(set_to_none=True)
@@ -185,16 +192,20 @@ def fooling_attack(target: FoolingTarget, targets: Sequence[int], *, threshold: 
             opt.step()
             bar.update(1)
             if step % 20 == 0:
-                bar.set_postfix(fooled=f"{int(done.sum())}/{n_trials}", refresh=False)
+                bar.set_postfix(fooled=f"{int(done[lowest].sum())}/{n_trials}", refresh=False)
         bar.close()
+        final_conf = target.confidence(x.detach(), targets_t, at_least=0.0)  # exact
     finally:
         for p in target.model.parameters():
             p.requires_grad_(True)
-    rest = ~done
-    images[rest] = x.detach()[rest]
-    best_conf[rest] = conf[rest]
-    return FoolingResult(targets_t.cpu().numpy(), done.cpu().numpy(), steps.numpy(),
-                         best_conf.cpu().numpy(), images.cpu().numpy())
+    results = {}
+    for t in levels:
+        rest = ~done[t]
+        images[t][rest] = x.detach()[rest]
+        conf_at[t][rest] = final_conf[rest]
+        results[t] = FoolingResult(targets_t.cpu().numpy(), done[t].cpu().numpy(), steps[t].cpu().numpy(),
+                                   conf_at[t].cpu().numpy(), images[t].cpu().numpy())
+    return results[levels[0]] if np.isscalar(threshold) else results
 
 
 def _init_generators(n_trials: int, dim: int, seed: int) -> tuple[torch.Tensor, torch.Tensor, torch.Tensor]:

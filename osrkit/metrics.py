@@ -138,3 +138,20 @@ def roc_curve_points(novelty_known: np.ndarray, novelty_unknown: np.ndarray) -> 
     fpr = 1.0 - np.searchsorted(known_sorted, thresholds, side="left") / len(known)
     tpr = 1.0 - np.searchsorted(unknown_sorted, thresholds, side="left") / len(unknown)
     return np.concatenate([[0.0], fpr]), np.concatenate([[0.0], tpr]), np.concatenate([[np.inf], thresholds])
+
+
+def open_set_f_measure(y_true: np.ndarray, y_decided: np.ndarray) -> float:
+    """F-measure of open-set recognition (Scheirer et al. 2013; paper 004 §IV-C): a true
+    positive is a known sample given its right class; a false positive is any sample given
+    a wrong known class (an accepted unknown, or a misclassified known); a false negative
+    is a known sample not given its right class (rejected or misclassified)."""
+    y_true, y_decided = np.asarray(y_true), np.asarray(y_decided)
+    if y_true.shape != y_decided.shape:
+        raise ValueError(f"y_true and y_decided differ in shape: {y_true.shape} vs {y_decided.shape}")
+    tp = np.sum((y_true >= 0) & (y_decided == y_true))
+    fp = np.sum((y_decided >= 0) & (y_decided != y_true))
+    fn = np.sum((y_true >= 0) & (y_decided != y_true))
+    if tp == 0:
+        return 0.0
+    precision, recall = tp / (tp + fp), tp / (tp + fn)
+    return float(2 * precision * recall / (precision + recall))

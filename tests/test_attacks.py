@@ -130,3 +130,19 @@ def test_dae_target_uses_the_scaled_confidence():
     assert torch.allclose(loose, y, atol=1e-6)  # α = β = 0: c̃ = 1
     strict = attacks.DAETarget(dae, alpha=50.0, beta=0.0).confidence(x, targets)
     assert torch.allclose(strict, y * torch.exp(-50.0 * err), atol=1e-6)
+
+
+def test_one_run_with_several_thresholds_equals_separate_runs():
+    torch.manual_seed(1)
+    model = models.MLPClassifier(16, 3, hidden=(8,))
+    with torch.no_grad():
+        model.head.weight.mul_(10.0)
+    model.num_classes = 3
+    target = attacks.SoftmaxTarget(model)
+    kwargs = dict(max_steps=80, lr=5e-2, progress=False, image_shape=(1, 4, 4), seed=3)
+    both = attacks.fooling_attack(target, [0, 1, 2], threshold=[0.6, 0.9], **kwargs)
+    for t in (0.6, 0.9):
+        alone = attacks.fooling_attack(target, [0, 1, 2], threshold=t, **kwargs)
+        assert np.array_equal(both[t].steps, alone.steps) and np.array_equal(both[t].success, alone.success)
+        assert np.allclose(both[t].confidence, alone.confidence, atol=1e-6)
+    assert both[0.6].success.sum() >= both[0.9].success.sum()

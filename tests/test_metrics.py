@@ -109,3 +109,13 @@ def test_roc_curve_points_reaches_the_corners_and_integrates_to_auroc():
     fpr, tpr, _ = metrics.roc_curve_points(known, unknown)
     assert (fpr[0], tpr[0], fpr[-1], tpr[-1]) == (0.0, 0.0, 1.0, 1.0)
     assert np.trapezoid(tpr, fpr) == pytest.approx(metrics.auroc(known, unknown))
+
+
+def test_open_set_f_measure_by_hand():
+    y_true = np.array([0, 1, 1, -1, -1])
+    decided = np.array([0, -1, 0, 1, -1])
+    # tp: sample 0; fp: sample 2 (wrong class), sample 3 (accepted unknown); fn: samples 1, 2
+    precision, recall = 1 / 3, 1 / 3
+    assert metrics.open_set_f_measure(y_true, decided) == pytest.approx(2 * precision * recall / (precision + recall))
+    assert metrics.open_set_f_measure(y_true, np.array([0, 1, 1, -1, -1])) == 1.0
+    assert metrics.open_set_f_measure(y_true, np.full(5, -1)) == 0.0

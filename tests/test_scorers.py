@@ -130,3 +130,40 @@ def test_short_training_on_rings_makes_the_dae_beat_softmax():
     auroc_soft = metrics.auroc(soft.score(X_known)[1], soft.score(X_bg)[1])
     auroc_dae = metrics.auroc(conf.score(X_known)[1], conf.score(X_bg)[1])
     assert auroc_dae > 0.9 and auroc_dae > auroc_soft + 0.2
+
+
+def test_cool_scorer_uses_the_product_of_units():
+    model = models.COOLClassifier(num_classes=2, omega=2)
+    sc = scorers.COOLScorer().fit(model)
+    X = np.random.default_rng(0).random((4, 1, 28, 28)).astype(np.float32)
+    with torch.no_grad():
+        expected = models.cool_confidence(model(torch.tensor(X)), 2, 2).numpy()
+    pred, nov = sc.score(X)
+    assert pred.tolist() == expected.argmax(1).tolist()
+    assert nov == pytest.approx(1 - expected.max(1), abs=1e-6)
+    with pytest.raises(TypeError, match="COOL"):
+        scorers.COOLScorer().fit(models.PaperCNN())
+
+
+def test_scaled_output_thresholds_c_times_y():
+    model = HandModel(lambda x: x + 0.5 * torch.sin(x), torch.tensor([[2.0, 0.0], [0.0, 0.0]]))
+    X = np.array([[1.0, 2.0], [0.5, -1.0]], np.float32)
+    plain = scorers.DAEConfidenceScorer(alpha=4.0, beta=2.0).fit(model)
+    scaled = scorers.DAEConfidenceScorer(alpha=4.0, beta=2.0, output="scaled").fit(model)
+    parts = plain.components(X)
+    c = plain.confidence(parts)
+    assert scaled.score(X)[1] == pytest.approx(1 - c * parts.probs.max(1), abs=1e-9)
+    assert plain.score(X)[1] == pytest.approx(1 - c, abs=1e-9)
+    with pytest.raises(ValueError, match="output"):
+        scorers.DAEConfidenceScorer(output="logits")
+
+
+def test_choose_alpha_keeps_validation_accuracy():
+    # three correct validation samples with errors 0, 0.01, 0.1 and y = 1: accepting
+    # all three at 90% needs exp(-α·0.1) >= 0.9, i.e. α <= 1.05
+    parts = scorers.DAEComponents(np.eye(3), np.array([0.0, 0.01, 0.1]), np.array([-1.0, -1.0, -1.0]))
+    sc = scorers.DAEConfidenceScorer(beta=0.0)
+    grid = np.array([0.5, 1.0, 2.0, 10.0, 20.0])
+    assert scorers.choose_alpha(sc, parts, np.arange(3), threshold=0.9, keep=1.0, grid=grid) == 1.0
+    # keeping 2/3 of them allows exp(-α·0.01) >= 0.9, i.e. α <= 10.5
+    assert scorers.choose_alpha(sc, parts, np.arange(3), threshold=0.9, keep=0.6, grid=grid) == 10.0
