@@ -246,18 +246,21 @@ class DAEConfidenceScorer(Scorer):
 
 def choose_alpha(scorer: DAEConfidenceScorer, parts: DAEComponents, y: np.ndarray, *, threshold: float = 0.9,
                  keep: float = 0.97, grid: np.ndarray | None = None) -> float:
-    """The largest α (from a log grid) whose thresholded accuracy on known validation
-    samples, ỹ = c̃·y ≥ ``threshold``, stays at least ``keep`` × the closed-set validation
-    accuracy. Paper 004 sets α by hand (20 at the 90% threshold) for a dAE trained 100
-    epochs; a dAE trained briefly reconstructs worse and needs a smaller α. Only known
-    validation data is used: never fooling images or unknown classes."""
+    """The largest α (from a log grid) that keeps the dAE's thresholded accuracy on known
+    validation samples: ỹ = c̃·y must accept, at ``threshold``, at least ``keep`` × as
+    many correctly classified samples as the unscaled output y does.
+
+    Paper 004 sets α by hand (20 at the 90% threshold) for a dAE trained 100 epochs; a dAE
+    trained briefly reconstructs worse and needs a smaller α. Only known validation data
+    is used: never fooling images or unknown classes."""
     grid = np.geomspace(0.01, 100.0, 41) if grid is None else np.sort(np.asarray(grid, dtype=float))
     y = np.asarray(y)
+    top = parts.probs.max(1)
     correct = parts.probs.argmax(1) == y
-    target = keep * correct.mean()
+    target = keep * np.mean(correct & (top >= threshold))
     best = float(grid[0])
     for alpha in grid:
-        scaled = scorer.confidence(parts, alpha=alpha) * parts.probs.max(1)
+        scaled = scorer.confidence(parts, alpha=alpha) * top
         if np.mean(correct & (scaled >= threshold)) >= target:
             best = float(alpha)
     return best

@@ -167,3 +167,13 @@ def test_choose_alpha_keeps_validation_accuracy():
     assert scorers.choose_alpha(sc, parts, np.arange(3), threshold=0.9, keep=1.0, grid=grid) == 1.0
     # keeping 2/3 of them allows exp(-α·0.01) >= 0.9, i.e. α <= 10.5
     assert scorers.choose_alpha(sc, parts, np.arange(3), threshold=0.9, keep=0.6, grid=grid) == 10.0
+
+
+def test_choose_alpha_compares_with_the_unscaled_thresholded_accuracy():
+    # the third sample is correct but its y = 0.8 is below 90% already: no α can help it, so it
+    # must not hold α down; the second (error 0.01) allows α <= 10.5
+    probs = np.array([[1.0, 0.0, 0.0], [0.0, 1.0, 0.0], [0.8, 0.1, 0.1]])
+    parts = scorers.DAEComponents(probs, np.array([0.0, 0.01, 0.0]), np.full(3, -1.0))
+    sc = scorers.DAEConfidenceScorer(beta=0.0)
+    grid = np.array([0.5, 1.0, 10.0, 20.0])
+    assert scorers.choose_alpha(sc, parts, np.array([0, 1, 0]), threshold=0.9, keep=1.0, grid=grid) == 10.0

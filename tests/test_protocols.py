@@ -1,0 +1,53 @@
+import numpy as np
+import pytest
+
+from osrkit import attacks, protocols, scorers
+
+
+def _tiny_digits(n_per_class=12, classes=3, seed=0):
+    """28×28 images whose class is a bright bar at a class-specific row: learnable in one epoch."""
+    rng = np.random.default_rng(seed)
+    y = np.repeat(np.arange(classes), n_per_class)
+    X = rng.random((len(y), 1, 28, 28)).astype(np.float32) * 0.1
+    for i, c in enumerate(y):
+        X[i, 0, 4 + 8 * c: 8 + 8 * c] = 1.0
+    return X, y
+
+
+@pytest.mark.parametrize("kind", protocols.PAPER_MODELS)
+def test_each_paper_model_trains_and_gets_its_scorer_and_fooling_target(kind):
+    X, y = _tiny_digits()
+    model = protocols.train_model(kind, X, y, 3, epochs=1, progress=False)
+    pred, novelty = protocols.make_scorer(kind, model).score(X)
+    assert pred.shape == (len(y),) and ((0 <= novelty) & (novelty <= 1)).all()
+    target = protocols.fooling_target(kind, model)
+    res = attacks.fooling_attack(target, [0, 1], max_steps=2, progress=False)
+    assert res.images.shape == (2, 1, 28, 28)
+
+
+def test_unknown_kinds_are_refused():
+    for fn in (lambda: protocols.build_model("vgg", 3), lambda: protocols.make_scorer("vgg", None),
+               lambda: protocols.fooling_target("vgg", None)):
+        with pytest.raises(ValueError, match="unknown model kind"):
+            fn()
+
+
+def test_calibrated_dae_scorer_picks_alpha_on_validation():
+    X, y = _tiny_digits()
+    model = protocols.train_model("dae_sym", X, y, 3, epochs=1, progress=False)
+    sc = protocols.calibrated_dae_scorer(model, X, y, threshold=0.5)
+    assert isinstance(sc, scorers.DAEConfidenceScorer) and sc.output == "scaled"
+    assert 0.01 <= sc.alpha <= 100.0
+
+
+def test_openness_curve_and_one_class_roc_have_one_value_per_level_and_model():
+    X, y = _tiny_digits(n_per_class=15, classes=4)
+    curve = protocols.openness_curve(X, y, [2, 4], kinds=("cnn", "cool"), epochs=1, progress=False)
+    assert curve.openness == pytest.approx([1 - np.sqrt(0.5), 0.0])
+    assert all(len(v) == 2 and all(0 <= f <= 1 for f in v) for v in curve.f_measure.values())
+    roc = protocols.one_class_roc(X, y, [1], epochs=1, progress=False)
+    assert set(roc.auc) == {"dae_sym", "cool", "ocsvm"}
+    for kind, tpr in roc.tpr.items():
+        assert tpr.shape == roc.fpr.shape and 0.0 <= roc.auc[kind] <= 1.0
+    # the bar images are trivially separable for a one-class SVM on pixels
+    assert roc.auc["ocsvm"] > 0.9
