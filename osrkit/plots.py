@@ -155,3 +155,33 @@ def plot_confusion(confusion: np.ndarray, labels: Sequence[str], *, ax=None, tit
     if title:
         ax.set_title(title, fontsize=10)
     return fig
+
+
+def plot_image_grid(rows: dict[str, np.ndarray], *, marks: dict[str, np.ndarray] | None = None,
+                    col_labels: Sequence[str] | None = None, title: str = "") -> plt.Figure:
+    """A grid of grey images, one row per entry of ``rows`` (each (N, 1, H, W) or (N, H, W));
+    ``marks`` (booleans per image) frame the marked images in red (e.g. "fooled")."""
+    names = list(rows)
+    n_cols = max(len(v) for v in rows.values())
+    fig, axes = plt.subplots(len(names), n_cols, figsize=(1.1 * n_cols, 1.2 * len(names) + 0.4), squeeze=False)
+    for r, name in enumerate(names):
+        for c in range(n_cols):
+            ax = axes[r, c]
+            ax.set_xticks([])
+            ax.set_yticks([])
+            if c < len(rows[name]):
+                ax.imshow(np.asarray(rows[name][c]).squeeze(), cmap="gray", vmin=0, vmax=1)
+                if marks is not None and marks[name][c]:
+                    for side in ax.spines.values():
+                        side.set_color("#D55E00")
+                        side.set_linewidth(3)
+            else:
+                ax.axis("off")
+            if c == 0:
+                ax.set_ylabel(name, fontsize=9)
+            if r == 0 and col_labels is not None and c < len(col_labels):
+                ax.set_title(col_labels[c], fontsize=9)
+    if title:
+        fig.suptitle(title, fontsize=10)
+    fig.tight_layout()
+    return fig

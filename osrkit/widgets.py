@@ -235,3 +235,61 @@ def _slider_panel(sliders: list, draw: Callable[..., None]):
     panel = w.VBox([*sliders, out])
     display(panel)
     return panel
+
+
+# ------------------------------------------------------------ fooling explorer (lesson 02)
+@dataclass
+class FoolingReport:
+    """At one confidence threshold: thresholded accuracy on test digits and the fraction
+    of fooling images that pass, per model."""
+
+    threshold: float
+    thresholded_accuracy: dict[str, float]
+    fooled: dict[str, float]
+    passing: dict[str, np.ndarray]   # boolean per fooling image: confidence >= threshold
+
+
+def fooling_report(test_correct: dict[str, np.ndarray], test_confidence: dict[str, np.ndarray],
+                   fooling_confidence: dict[str, np.ndarray], threshold: float) -> FoolingReport:
+    """Pure numbers for the fooling explorer: a test digit counts when it is classified
+    correctly *and* its confidence reaches the threshold (paper 004 Table I); a fooling
+    image passes when its confidence for the target reaches the threshold."""
+    threshold = float(threshold)
+    acc = {k: float(np.mean(np.asarray(test_correct[k]) & (np.asarray(test_confidence[k]) >= threshold)))
+           for k in test_correct}
+    passing = {k: np.asarray(v) >= threshold for k, v in fooling_confidence.items()}
+    return FoolingReport(threshold, acc, {k: float(v.mean()) for k, v in passing.items()}, passing)
+
+
+def draw_fooling_report(report: FoolingReport, fooling_images: dict[str, np.ndarray]) -> plt.Figure:
+    """Bars of thresholded accuracy and fooled fraction per model, then the fooling
+    images with those that pass framed."""
+    names = list(report.thresholded_accuracy)
+    fig, ax = plt.subplots(figsize=(7, 3))
+    pos = np.arange(len(names))
+    ax.bar(pos - 0.2, [report.thresholded_accuracy[n] for n in names], 0.4, label="thresholded accuracy (test digits)")
+    ax.bar(pos + 0.2, [report.fooled.get(n, np.nan) for n in names], 0.4, label="fooling images passing",
+           color=plots.CLASS_COLORS[1])
+    ax.set_xticks(pos, names)
+    ax.set_ylim(0, 1.05)
+    ax.set_title(f"confidence threshold {report.threshold:.3f}", fontsize=10)
+    ax.legend(fontsize=8, loc="lower left")
+    fig.tight_layout()
+    plots.plot_image_grid({k: v for k, v in fooling_images.items()}, marks=report.passing,
+                          title="fooling images (framed: pass the threshold)")
+    return fig
+
+
+def fooling_explorer(test_correct: dict[str, np.ndarray], test_confidence: dict[str, np.ndarray],
+                     fooling_confidence: dict[str, np.ndarray], fooling_images: dict[str, np.ndarray],
+                     threshold: float = 0.9):
+    """A confidence-threshold slider driving :func:`fooling_report`."""
+    import ipywidgets as w
+
+    slider = w.FloatSlider(value=threshold, min=0.5, max=0.999, step=0.001, description="threshold",
+                           readout_format=".3f", continuous_update=False, layout=w.Layout(width="60%"))
+
+    def draw(t: float) -> None:
+        draw_fooling_report(fooling_report(test_correct, test_confidence, fooling_confidence, t), fooling_images)
+
+    return _slider_panel([slider], draw)

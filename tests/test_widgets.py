@@ -96,3 +96,17 @@ def test_widget_errors_are_shown_not_swallowed(capsys):
     panel = widgets._slider_panel([], lambda: 1 / 0)
     assert "ZeroDivisionError" in capsys.readouterr().err
     assert panel.children  # the output area is there
+
+
+def test_fooling_report_by_hand():
+    correct = {"cnn": np.array([True, True, False, True]), "dae": np.array([True, True, True, False])}
+    conf = {"cnn": np.array([0.95, 0.5, 0.99, 0.91]), "dae": np.array([0.92, 0.89, 0.95, 0.99])}
+    fool = {"cnn": np.array([0.99, 0.93]), "dae": np.array([0.4, 0.91])}
+    rep = widgets.fooling_report(correct, conf, fool, 0.9)
+    assert rep.thresholded_accuracy == {"cnn": 0.5, "dae": 0.5}
+    assert rep.fooled == {"cnn": 1.0, "dae": 0.5} and rep.passing["dae"].tolist() == [False, True]
+    strict = widgets.fooling_report(correct, conf, fool, 0.95)
+    assert strict.fooled == {"cnn": 0.5, "dae": 0.0} and strict.thresholded_accuracy["dae"] == 0.25
+    fig = widgets.draw_fooling_report(rep, {"cnn": np.zeros((2, 1, 4, 4)), "dae": np.ones((2, 1, 4, 4))})
+    assert len(fig.axes) == 1
+    plt.close("all")
