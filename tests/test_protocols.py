@@ -51,3 +51,16 @@ def test_openness_curve_and_one_class_roc_have_one_value_per_level_and_model():
         assert tpr.shape == roc.fpr.shape and 0.0 <= roc.auc[kind] <= 1.0
     # the bar images are trivially separable for a one-class SVM on pixels
     assert roc.auc["ocsvm"] > 0.9
+
+
+def test_fooling_benchmark_fills_table_one():
+    X, y = _tiny_digits(n_per_class=10)
+    split = protocols.data.open_set_split(X, y, [0, 1, 2], seed=0)
+    trained = {k: protocols.train_model(k, split.X_train, split.y_train, 3, epochs=1, progress=False)
+               for k in ("cnn", "dae_asym")}
+    bench = protocols.fooling_benchmark(trained, split, max_steps=2, progress=False)
+    cnn, asym = bench.rows()
+    assert cnn["model"] == "CNN" and 0 <= cnn["fooled_90"] <= 1 and 0 <= cnn["acc_99"] <= cnn["acc_90"] <= 1
+    assert set(bench.fooling["cnn"]) == {0.9, 0.99} and set(bench.fooling["dae_asym"]) == {0.9}
+    assert np.isnan(asym["fooled_99"]) and not np.isnan(asym["acc_90"])
+    assert bench.alpha["dae_asym"][0.9] > 0 and bench.test_confidence["cnn"].shape == split.y_test.shape
