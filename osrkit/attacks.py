@@ -6,7 +6,8 @@ succeeds at the first step where the model's *confidence* for the target reaches
 threshold. What the FGN descends and what counts as confidence are set by a target
 object: the paper descends the cross-entropy of the unscaled output y and tests the
 scaled confidence (ỹ = c̃·y for the dAE); ``attack_confidence=True`` descends −log of the
-confidence itself (the paper's "fooling the confidence scores directly").
+confidence itself (the paper's "fooling the confidence scores directly"). A target gives
+both from one forward pass (``evaluate``).
 
 All trials run as one batch: trial t has its own W_t, b_t, z_t and its own Adam
 moments, and Adam's update is elementwise, so the batched attack equals running the
@@ -29,12 +30,11 @@ from .scorers import jacobian_diagonal
 class FoolingTarget(Protocol):
     num_classes: int
 
-    def loss(self, x: torch.Tensor, targets: torch.Tensor) -> torch.Tensor:
-        """Per-trial loss the FGN descends, shape (T,)."""
-
-    def confidence(self, x: torch.Tensor, targets: torch.Tensor, at_least: float = 0.0) -> torch.Tensor:
-        """Per-trial confidence for the target class, shape (T,). Exact wherever it is
-        ``>= at_least``; elsewhere it may be any value below ``at_least`` (a cheaper bound)."""
+    def evaluate(self, x: torch.Tensor, targets: torch.Tensor, at_least: float = 0.0) -> tuple[torch.Tensor, torch.Tensor]:
+        """From one forward pass: the per-trial loss the FGN descends, shape (T,), and the
+        per-trial confidence for the target class, shape (T,), detached. The confidence is
+        exact wherever it is ``>= at_least``; elsewhere it may be any value below
+        ``at_least`` (a cheaper bound)."""
 
 
 class SoftmaxTarget:
@@ -44,12 +44,10 @@ class SoftmaxTarget:
         self.model = model.eval()
         self.num_classes = model.num_classes
 
-    def loss(self, x, targets):
-        return nn.functional.cross_entropy(self.model(x), targets, reduction="none")
-
-    @torch.no_grad()
-    def confidence(self, x, targets, at_least: float = 0.0):
-        return torch.softmax(self.model(x), 1).gather(1, targets[:, None])[:, 0]
+    def evaluate(self, x, targets, at_least: float = 0.0):
+        logits = self.model(x)
+        loss = nn.functional.cross_entropy(logits, targets, reduction="none")
+        return loss, torch.softmax(logits.detach(), 1).gather(1, targets[:, None])[:, 0]
 
 
 class COOLTarget:
@@ -61,18 +59,15 @@ class COOLTarget:
         self.num_classes, self.omega = model.num_classes, model.omega
         self.attack_confidence = attack_confidence
 
-    def _class_conf(self, x):
-        return cool_confidence(self.model(x), self.num_classes, self.omega)
-
-    def loss(self, x, targets):
+    def evaluate(self, x, targets, at_least: float = 0.0):
+        logits = self.model(x)
+        conf = cool_confidence(logits, self.num_classes, self.omega).gather(1, targets[:, None])[:, 0]
         if self.attack_confidence:
-            return -torch.log(self._class_conf(x).gather(1, targets[:, None])[:, 0] + 1e-12)
-        log_p = torch.log_softmax(self.model(x), 1).view(len(x), self.num_classes, self.omega)
-        return -log_p[torch.arange(len(x)), targets].mean(1)
-
-    @torch.no_grad()
-    def confidence(self, x, targets, at_least: float = 0.0):
-        return self._class_conf(x).gather(1, targets[:, None])[:, 0]
+            loss = -torch.log(conf + 1e-12)
+        else:
+            log_p = torch.log_softmax(logits, 1).view(len(x), self.num_classes, self.omega)
+            loss = -log_p[torch.arange(len(x)), targets].mean(1)
+        return loss, conf.detach()
 
 
 class DAETarget:
@@ -80,8 +75,9 @@ class DAETarget:
     scaled output ỹ = c̃(x)·y with ``attack_confidence=True`` (reconstruction factor only,
     Γ is not differentiated); success is judged on ỹ_target = c̃(x)·y_target (eq. 6).
 
-    Γ ≤ 1, so a trial whose reconstruction factor times y is below the threshold cannot
-    succeed; the Jacobian estimate is only computed for the others (an exact shortcut)."""
+    The classifier and the decoder read one pass of the encoder. Γ ≤ 1, so a trial whose
+    reconstruction factor times y is below ``at_least`` cannot pass it; the Jacobian
+    estimate is only computed for the others (an exact shortcut)."""
 
     def __init__(self, model: nn.Module, alpha: float, beta: float, *, attack_confidence: bool = False,
                  n_probes: int = 4, seed: int = 0) -> None:
@@ -90,28 +86,29 @@ class DAETarget:
         self.alpha, self.beta = alpha, beta
         self.attack_confidence, self.n_probes, self.seed = attack_confidence, n_probes, seed
 
-    def _log_recon_conf(self, x):
-        return -self.alpha * (self.model.reconstruct(x) - x).pow(2).flatten(1).mean(1)
+    def _log_recon_conf(self, h, x):
+        return -self.alpha * (self.model.decode(h).view_as(x) - x).pow(2).flatten(1).mean(1)
 
-    def loss(self, x, targets):
-        log_y = torch.log_softmax(self.model(x), 1).gather(1, targets[:, None])[:, 0]
+    def evaluate(self, x, targets, at_least: float = 0.0):
+        h = self.model.features(x)
+        log_y = torch.log_softmax(self.model.head(h), 1).gather(1, targets[:, None])[:, 0]
         if self.attack_confidence:
-            return -(log_y + self._log_recon_conf(x))
-        return -log_y
-
-    def confidence(self, x, targets, at_least: float = 0.0):
-        with torch.no_grad():
-            y = torch.softmax(self.model(x), 1).gather(1, targets[:, None])[:, 0]
-            upper = y * torch.exp(self._log_recon_conf(x))
+            log_rc = self._log_recon_conf(h, x)
+            loss = -(log_y + log_rc)
+        else:
+            with torch.no_grad():
+                log_rc = self._log_recon_conf(h.detach(), x.detach())
+            loss = -log_y
+        upper = torch.exp(log_y.detach() + log_rc.detach())
         conf = upper.clone()
         check = upper >= at_least
         if check.any():
-            diag, _ = jacobian_diagonal(self.model.reconstruct, x[check], method="hutchinson",
+            diag, _ = jacobian_diagonal(self.model.reconstruct, x.detach()[check], method="hutchinson",
                                         n_probes=self.n_probes, seed=self.seed)
             gamma = (diag - 1.0).mean(1)
             conf[check] = upper[check] * torch.where(gamma > 0, torch.exp(-self.beta * gamma.clamp(min=0)),
                                                      torch.ones_like(gamma))
-        return conf
+        return loss, conf
 
 
 @dataclass
@@ -177,7 +174,7 @@ def fooling_attack(target: FoolingTarget, targets: Sequence[int], *,
         bar = tqdm(total=max_steps, desc=desc, disable=not progress, leave=False)
         for step in range(max_steps + 1):
             x = generate()
-            conf = target.confidence(x.detach(), targets_t, at_least=lowest)
+            loss, conf = target.evaluate(x, targets_t, at_least=lowest)
             for t in levels:
                 newly = (conf >= t) & ~done[t]
                 steps[t][newly] = step
@@ -186,15 +183,14 @@ def fooling_attack(target: FoolingTarget, targets: Sequence[int], *,
                 done[t] |= newly
             if all(d.all() for d in done.values()) or step == max_steps:
                 break
-            loss = target.loss(x, targets_t).sum()
             opt.zero_grad(set_to_none=True)
-            loss.backward()
+            loss.sum().backward()
             opt.step()
             bar.update(1)
             if step % 20 == 0:
                 bar.set_postfix(fooled=f"{int(done[lowest].sum())}/{n_trials}", refresh=False)
         bar.close()
-        final_conf = target.confidence(x.detach(), targets_t, at_least=0.0)  # exact
+        final_conf = target.evaluate(x.detach(), targets_t, at_least=0.0)[1]  # exact
     finally:
         for p in target.model.parameters():
             p.requires_grad_(True)

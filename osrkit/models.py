@@ -72,7 +72,8 @@ class DAEClassifier(nn.Module):
             self.decoder = nn.ModuleList(nn.Linear(b, a) for a, b in zip(sizes[:-1], sizes[1:]))
         self.act = _activation(activation)
 
-    def encode(self, x: torch.Tensor) -> torch.Tensor:
+    def features(self, x: torch.Tensor) -> torch.Tensor:
+        """Top hidden layer: the classifier and the decoder both read it."""
         return _through_layers(x, self.encoder, self.act)
 
     def decode(self, h: torch.Tensor) -> torch.Tensor:
@@ -87,11 +88,11 @@ class DAEClassifier(nn.Module):
         return h
 
     def forward(self, x: torch.Tensor) -> torch.Tensor:
-        return self.head(self.encode(x))
+        return self.head(self.features(x))
 
     def reconstruct(self, x: torch.Tensor) -> torch.Tensor:
         """r(x) = Dec(Enc(x)), in the shape of ``x``."""
-        return self.decode(self.encode(x)).view_as(x)
+        return self.decode(self.features(x)).view_as(x)
 
 
 # --------------------------------------------------------------------------- paper 004 CNNs

@@ -123,13 +123,16 @@ def test_dae_target_uses_the_scaled_confidence():
     dae = models.ConvDAEClassifier(tied=True)
     x = torch.rand(3, 1, 28, 28)
     targets = torch.tensor([0, 1, 2])
-    loose = attacks.DAETarget(dae, alpha=0.0, beta=0.0).confidence(x, targets)
+    loose = attacks.DAETarget(dae, alpha=0.0, beta=0.0).evaluate(x, targets)[1]
     with torch.no_grad():
         y = torch.softmax(dae(x), 1)[torch.arange(3), targets]
         err = (dae.reconstruct(x) - x).pow(2).flatten(1).mean(1)
     assert torch.allclose(loose, y, atol=1e-6)  # α = β = 0: c̃ = 1
-    strict = attacks.DAETarget(dae, alpha=50.0, beta=0.0).confidence(x, targets)
+    loss, strict = attacks.DAETarget(dae, alpha=50.0, beta=0.0).evaluate(x, targets)
     assert torch.allclose(strict, y * torch.exp(-50.0 * err), atol=1e-6)
+    assert torch.allclose(loss, -torch.log(y), atol=1e-5) and loss.requires_grad  # the paper attacks y
+    loss_c, _ = attacks.DAETarget(dae, alpha=50.0, beta=0.0, attack_confidence=True).evaluate(x, targets)
+    assert torch.allclose(loss_c, -torch.log(y) + 50.0 * err, atol=1e-4)
 
 
 def test_one_run_with_several_thresholds_equals_separate_runs():
