@@ -77,7 +77,7 @@ def calibrated_dae_scorer(model: nn.Module, X_val: np.ndarray, y_val: np.ndarray
                           beta: float = 10.0, keep: float = 0.97) -> scorers.DAEConfidenceScorer:
     """A scaled-output dAE scorer whose α is chosen on known validation samples
     (:func:`osrkit.scorers.choose_alpha`)."""
-    sc = scorers.DAEConfidenceScorer(beta=beta, n_probes=4, output="scaled").fit(model)
+    sc = make_scorer("dae_sym", model, beta=beta)
     sc.alpha = scorers.choose_alpha(sc, sc.components(X_val), y_val, threshold=threshold, keep=keep)
     return sc
 
@@ -214,7 +214,7 @@ def fooling_benchmark(trained: dict[str, nn.Module], split: data.OpenSetSplit, *
         is_dae = kind.startswith("dae")
         levels = thresholds[:1] if kind in first_threshold_only else thresholds
         if is_dae:  # the α-free pieces, computed once for every threshold
-            sc = scorers.DAEConfidenceScorer(beta=beta, n_probes=4, output="scaled").fit(model)
+            sc = make_scorer(kind, model, beta=beta)
             val_parts, test_parts = sc.components(split.X_val), sc.components(split.X_test)
             pred = test_parts.probs.argmax(1)
         else:

@@ -51,7 +51,15 @@ class Scorer:
         return model
 
 
-class MaxSoftmaxScorer(Scorer):
+class ConfidenceScorer(Scorer):
+    """A scorer whose paper thresholds a confidence in [0, 1]: novelty = 1 − confidence,
+    and :meth:`to_native` gives the confidence back."""
+
+    def to_native(self, novelty: np.ndarray) -> np.ndarray:
+        return 1.0 - np.asarray(novelty)
+
+
+class MaxSoftmaxScorer(ConfidenceScorer):
     """Maximum softmax probability (the usual baseline): novelty = 1 − max_k softmax_k."""
 
     native_name = "max softmax probability"
@@ -73,11 +81,8 @@ class MaxSoftmaxScorer(Scorer):
         probs = self.probabilities(X)
         return probs.argmax(1), 1.0 - probs.max(1)
 
-    def to_native(self, novelty: np.ndarray) -> np.ndarray:
-        return 1.0 - np.asarray(novelty)
 
-
-class COOLScorer(Scorer):
+class COOLScorer(ConfidenceScorer):
     """COOL (Kardan & Stanley, 2017; paper 004 §II): class confidence Π_j ω·p_kj over the
     class's ω units; novelty = 1 − max_k confidence_k."""
 
@@ -101,9 +106,6 @@ class COOLScorer(Scorer):
     def score(self, X: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
         conf = self.class_confidences(X)
         return conf.argmax(1), 1.0 - conf.max(1)
-
-    def to_native(self, novelty: np.ndarray) -> np.ndarray:
-        return 1.0 - np.asarray(novelty)
 
 
 # ------------------------------------------------------------------ dAE confidence
@@ -170,7 +172,7 @@ class DAEComponents:
     gamma: np.ndarray      # γ(x) = (1/D) Σ_i (∂r_i/∂x_i − 1), eq. 2 and 5
 
 
-class DAEConfidenceScorer(Scorer):
+class DAEConfidenceScorer(ConfidenceScorer):
     """Denoising-autoencoder confidence of paper 004: novelty = 1 − c̃(x).
 
     The model must implement ``reconstruct(x)`` and ``forward(x) -> logits``. The
@@ -239,9 +241,6 @@ class DAEConfidenceScorer(Scorer):
     def score(self, X: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
         parts = self.components(X)
         return parts.probs.argmax(1), self.novelty(parts)
-
-    def to_native(self, novelty: np.ndarray) -> np.ndarray:
-        return 1.0 - np.asarray(novelty)
 
 
 def choose_alpha(scorer: DAEConfidenceScorer, parts: DAEComponents, y: np.ndarray, *, threshold: float = 0.9,

@@ -275,7 +275,7 @@ def draw_fooling_report(report: FoolingReport, fooling_images: dict[str, np.ndar
     ax.set_title(f"confidence threshold {report.threshold:.3f}", fontsize=10)
     ax.legend(fontsize=8, loc="lower left")
     fig.tight_layout()
-    plots.plot_image_grid({k: v for k, v in fooling_images.items()}, marks=report.passing,
+    plots.plot_image_grid(fooling_images, marks=report.passing,
                           title="fooling images (framed: pass the threshold)")
     return fig
 
