@@ -63,6 +63,18 @@ def test_gamma_and_confidence_by_hand():
     assert nov == pytest.approx(1 - expected, abs=1e-6)
 
 
+def test_dae_components_do_not_depend_on_the_batching():
+    """Batches are cut by input size (2-D points: thousands per batch); cutting the same
+    inputs into batches of 3 gives the same components (the Jacobian here is exact)."""
+    model = HandModel(lambda x: x + 0.5 * torch.sin(x))
+    X = np.random.default_rng(1).normal(size=(10, 2)).astype(np.float32)
+    whole = scorers.DAEConfidenceScorer().fit(model).components(X)
+    pieces = scorers.DAEConfidenceScorer(batch_size=3).fit(model).components(X)
+    for name in ("probs", "sq_error", "gamma"):
+        assert getattr(pieces, name) == pytest.approx(getattr(whole, name), abs=1e-6)
+    assert whole.gamma == pytest.approx(0.5 * np.cos(X.astype(np.float64)).mean(1), abs=1e-6)
+
+
 def test_hutchinson_is_exact_for_diagonal_maps_and_close_for_dense_ones():
     x = torch.randn(4, 6)
     diag_map = lambda v: v * torch.arange(1.0, 7.0)
