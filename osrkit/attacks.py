@@ -25,6 +25,7 @@ from tqdm.auto import tqdm
 
 from .models import cool_confidence
 from .scorers import jacobian_diagonal
+from .train import make_optimizer
 
 
 class FoolingTarget(Protocol):
@@ -158,7 +159,7 @@ def fooling_attack(target: FoolingTarget, targets: Sequence[int], *,
     n_trials, dim = len(targets_t), int(np.prod(image_shape))
     W, b, z = _init_generators(n_trials, dim, seed)
     W, b, z = W.to(dev).requires_grad_(), b.to(dev).requires_grad_(), z.to(dev)
-    opt = torch.optim.Adam([W, b], lr=lr)
+    opt = make_optimizer("adam", [W, b], lr, fused=True)
 
     def generate():
         return torch.sigmoid(torch.bmm(W, z[:, :, None])[:, :, 0] + b).view(n_trials, *image_shape)
