@@ -21,6 +21,9 @@ from typing import Any, Sequence
 from . import results
 
 WORKBOOK_ROOT = Path(__file__).resolve().parent.parent
+#: A quick-mode cell takes seconds to a couple of minutes; one still running after this
+#: long is stuck (a lost kernel message was seen once), so the run reports it and moves on.
+QUICK_CELL_TIMEOUT_S = 900.0
 
 
 def _parse_value(text: str) -> Any:
@@ -42,8 +45,10 @@ def find_notebooks(notebooks_dir: Path, only: Sequence[str] = ()) -> list[Path]:
     return found
 
 
-def run_notebook(notebook: Path, build: Path, parameters: dict[str, Any]) -> dict[str, Any]:
-    """Execute one notebook; return its status, wall time and recorded numbers."""
+def run_notebook(notebook: Path, build: Path, parameters: dict[str, Any],
+                 cell_timeout: float | None = None) -> dict[str, Any]:
+    """Execute one notebook; return its status, wall time and recorded numbers. A cell
+    running longer than ``cell_timeout`` seconds fails the notebook instead of hanging."""
     import papermill as pm
 
     out_nb = build / "notebooks" / notebook.name
@@ -53,11 +58,15 @@ def run_notebook(notebook: Path, build: Path, parameters: dict[str, Any]) -> dic
     row: dict[str, Any] = {"notebook": notebook.stem}
     try:
         pm.execute_notebook(str(notebook), str(out_nb), parameters=params, cwd=str(notebook.parent),
-                            progress_bar=False)
+                            progress_bar=False, execution_timeout=cell_timeout)
         row["status"] = "ok"
     except Exception as err:  # papermill raises PapermillExecutionError with the cell's traceback
         row["status"] = "FAILED"
-        row["error"] = f"{type(err).__name__}: {str(err).strip().splitlines()[-1] if str(err).strip() else ''}"
+        if "Timeout" in type(err).__name__:
+            row["error"] = (f"{type(err).__name__}: a cell ran longer than {cell_timeout:g} s and was stopped "
+                            f"(pass --cell-timeout SECONDS if it is only slow)")
+        else:
+            row["error"] = f"{type(err).__name__}: {str(err).strip().splitlines()[-1] if str(err).strip() else ''}"
     row["wall_s"] = round(time.time() - start, 1)
     try:
         numbers = results.load(notebook.stem, results_dir)
@@ -90,7 +99,11 @@ def main(argv: Sequence[str] | None = None) -> int:
     parser.add_argument("--only", nargs="*", default=[], help="run notebooks whose name contains one of these")
     parser.add_argument("-p", "--parameter", nargs=2, action="append", default=[], metavar=("NAME", "VALUE"),
                         help="extra papermill parameter for every notebook (repeatable)")
+    parser.add_argument("--cell-timeout", type=float, default=None, metavar="SECONDS",
+                        help=f"fail a notebook whose cell runs longer than this (default: {QUICK_CELL_TIMEOUT_S:.0f} "
+                             "in quick mode, none with --full)")
     args = parser.parse_args(argv)
+    cell_timeout = args.cell_timeout or (None if args.full else QUICK_CELL_TIMEOUT_S)
 
     notebooks = find_notebooks(args.notebooks, args.only)
     parameters = {"quick": not args.full, "seed": args.seed, "device": args.device}
@@ -100,7 +113,7 @@ def main(argv: Sequence[str] | None = None) -> int:
     rows = []
     for nb in notebooks:
         print(f"  {nb.name} ...", end=" ", flush=True)
-        row = run_notebook(nb, args.build, parameters)
+        row = run_notebook(nb, args.build, parameters, cell_timeout)
         print(f"{row['status']} in {row['wall_s']:.1f} s", flush=True)
         rows.append(row)
     summary = {"parameters": parameters, "runs": rows}

@@ -1,4 +1,5 @@
 import json
+import time
 
 import nbformat
 import pytest
@@ -46,3 +47,14 @@ def test_main_runs_notebooks_collects_numbers_and_reports_failures(tmp_path, cap
     assert broken["status"] == "FAILED" and "boom" in broken["error"]
     assert (tmp_path / "build" / "notebooks" / "01_ok.ipynb").exists()
     assert "twice_seed=6" in out and "FAILED" in out
+
+
+def test_a_cell_past_the_timeout_fails_its_notebook_instead_of_hanging(tmp_path):
+    nbs = tmp_path / "nbs"
+    nbs.mkdir()
+    _write_notebook(nbs / "01_stuck.ipynb", "import time\ntime.sleep(60)")
+    start = time.time()
+    status = workbook.main(["--notebooks", str(nbs), "--build", str(tmp_path / "build"), "--cell-timeout", "3"])
+    row = json.loads((tmp_path / "build" / "summary.json").read_text())["runs"][0]
+    assert status == 1 and row["status"] == "FAILED" and "longer than 3 s" in row["error"]
+    assert time.time() - start < 50
