@@ -194,6 +194,21 @@ class OpenSetSplit:
         return len(self.known_classes)
 
 
+def subsample_per_class(X: np.ndarray, y: np.ndarray, n_per_class: int | None, *,
+                        seed: int = 0) -> tuple[np.ndarray, np.ndarray]:
+    """At most ``n_per_class`` samples of every class, drawn with ``seed``, in their
+    original order (``None``: everything). Quick mode's way to shrink a pool evenly."""
+    X, y = np.asarray(X), np.asarray(y)
+    if n_per_class is None:
+        return X, y
+    if isinstance(n_per_class, bool) or not isinstance(n_per_class, (int, np.integer)) or n_per_class < 1:
+        raise ValueError(f"n_per_class must be a positive integer or None, got {n_per_class!r}")
+    rng = np.random.default_rng(seed)
+    keep = np.concatenate([rng.permutation(np.flatnonzero(y == c))[:n_per_class] for c in np.unique(y)])
+    keep.sort()
+    return X[keep], y[keep]
+
+
 def standard_split(index: int) -> tuple[int, ...]:
     """Known classes of the ``index``-th of the five standard splits (:data:`STANDARD_SPLITS`)."""
     if isinstance(index, bool) or not isinstance(index, (int, np.integer)) or not 0 <= index < len(STANDARD_SPLITS):

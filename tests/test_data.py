@@ -181,3 +181,15 @@ def test_openness_formulas_by_hand():
         data.openness_spigler(11, 10)
     with pytest.raises(ValueError):
         data.openness_scheirer(0, 10)
+
+
+def test_subsample_per_class_keeps_at_most_n_of_each_class_in_order():
+    y = np.array([0] * 10 + [1] * 3 + [2] * 7)
+    X = np.arange(len(y))[:, None].astype(np.float32)
+    Xs, ys = data.subsample_per_class(X, y, 5, seed=1)
+    assert np.bincount(ys).tolist() == [5, 3, 5]
+    assert np.all(np.diff(Xs[:, 0]) > 0) and np.array_equal(y[Xs[:, 0].astype(int)], ys)
+    assert np.array_equal(data.subsample_per_class(X, y, 5, seed=1)[0], Xs)
+    assert len(data.subsample_per_class(X, y, None)[1]) == 20
+    with pytest.raises(ValueError, match="positive integer"):
+        data.subsample_per_class(X, y, 0)

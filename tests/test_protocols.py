@@ -64,3 +64,15 @@ def test_fooling_benchmark_fills_table_one():
     assert set(bench.fooling["cnn"]) == {0.9, 0.99} and set(bench.fooling["dae_asym"]) == {0.9}
     assert np.isnan(asym["fooled_99"]) and not np.isnan(asym["acc_90"])
     assert bench.alpha["dae_asym"][0.9] > 0 and bench.test_confidence["cnn"].shape == split.y_test.shape
+    head, cnn_line, asym_line = bench.table().splitlines()
+    assert head.split()[:4] == ["model", "acc", "0%", "acc"] and "fooled 99% (steps)" in head
+    assert cnn_line.startswith("CNN") and f"{cnn['acc_0']:.1%}" in cnn_line
+    assert asym_line.split()[-1] == "—" and "nan" not in asym_line  # not attacked at 99%
+
+
+def test_one_class_dae_learns_its_digit_instead_of_a_constant_image():
+    """Trained on zeros alone, the dAE reconstructs zeros better than other digits. At
+    lr 1e-3 its features died and every input got one constant image: AUC 0.24 here."""
+    pool = protocols.data.load_dataset("mnist5k")
+    roc = protocols.one_class_roc(pool.X[:2500], pool.y[:2500], [0], epochs=8, batch_size=32, progress=False)
+    assert roc.auc_per_digit["dae_sym"][0] > 0.85
