@@ -155,3 +155,42 @@ def open_set_f_measure(y_true: np.ndarray, y_decided: np.ndarray) -> float:
         return 0.0
     precision, recall = tp / (tp + fp), tp / (tp + fn)
     return float(2 * precision * recall / (precision + recall))
+
+
+def validation_f1_curve(y_val: np.ndarray, pred_val: np.ndarray, novelty_val: np.ndarray, *,
+                        num_known: int, n_points: int = 201) -> tuple[np.ndarray, np.ndarray, float]:
+    """Known-validation macro-F1 against a threshold τ on the novelty (paper 000, Fig. 1).
+
+    A sample is accepted when its novelty is below τ; the F1 is averaged over the known
+    classes, a rejected sample counting as an error. τ is normalised so that τ = 1 is the
+    smallest threshold at which the curve ends: every validation sample accepted (the
+    paper's normalisation, which its text words as "classified as unknown").
+    Returns (normalised τ grid from 0 to 1, F1 on it, scale); raw τ = normalised τ × scale.
+    """
+    from sklearn.metrics import f1_score
+
+    y_val, pred_val = np.asarray(y_val), np.asarray(pred_val)
+    novelty = _scores(novelty_val, "novelty_val")
+    scale = float(novelty.max() * (1 + 1e-9)) or 1.0
+    tau = np.linspace(0.0, 1.0, n_points)
+    labels = list(range(num_known))
+    f1 = np.array([f1_score(y_val, np.where(novelty < t * scale, pred_val, UNKNOWN), labels=labels,
+                            average="macro", zero_division=0) for t in tau])
+    return tau, f1, scale
+
+
+def saturation_threshold(tau: np.ndarray, f1: np.ndarray, eps1: float = 1.5, eps2: float = 0.4) -> float:
+    """Where the known-validation F1 curve saturates (paper 000, §5.1): with forward
+    differences F1′, τ̃ = min{τ : F1′(τ) ≥ ε1} and the pick is min{τ > τ̃ : F1′(τ) ≤ ε2}
+    (ε1 = 1.5, ε2 = 0.4 in the paper, on the normalised τ of :func:`validation_f1_curve`).
+    A curve that rises steeply but never flattens gives its last τ."""
+    tau, f1 = np.asarray(tau, dtype=np.float64), np.asarray(f1, dtype=np.float64)
+    if tau.shape != f1.shape or tau.ndim != 1 or len(tau) < 2 or np.any(np.diff(tau) <= 0):
+        raise ValueError("tau and f1 must be 1-D of the same length (at least 2), tau strictly increasing")
+    slope = np.diff(f1) / np.diff(tau)          # forward difference at tau[:-1]
+    steep = np.flatnonzero(slope >= eps1)
+    if not steep.size:
+        raise ValueError(f"the F1 curve never rises with slope >= eps1={eps1} (steepest {slope.max():.3g}); "
+                         f"lower eps1 or check that the novelty separates correct from wrong samples")
+    after = np.flatnonzero((np.arange(len(slope)) > steep[0]) & (slope <= eps2))
+    return float(tau[after[0]] if after.size else tau[-1])

@@ -119,3 +119,27 @@ def test_open_set_f_measure_by_hand():
     assert metrics.open_set_f_measure(y_true, decided) == pytest.approx(2 * precision * recall / (precision + recall))
     assert metrics.open_set_f_measure(y_true, np.array([0, 1, 1, -1, -1])) == 1.0
     assert metrics.open_set_f_measure(y_true, np.full(5, -1)) == 0.0
+
+
+def test_saturation_threshold_on_a_synthetic_f1_curve():
+    """F1 rises with slope 2 from τ = 0.2 to 0.7, then stays flat: τ̃ = 0.2, pick 0.7."""
+    tau = np.round(np.linspace(0, 1, 101), 10)
+    f1 = np.clip(2 * (tau - 0.2), 0, 1)
+    assert metrics.saturation_threshold(tau, f1) == pytest.approx(0.7)
+    # a gentle shoulder (slope 0.5 > ε2) after the rise is not yet saturation
+    f1_shoulder = np.where(tau < 0.7, f1, 1 + 0.5 * (tau - 0.7)).clip(max=1.1)
+    assert metrics.saturation_threshold(tau, f1_shoulder) == pytest.approx(0.9)
+    with pytest.raises(ValueError, match="never rises"):
+        metrics.saturation_threshold(tau, 0.1 * tau)
+
+
+def test_validation_f1_curve_ends_with_everything_accepted():
+    y = np.array([0, 0, 1, 1])
+    pred = np.array([0, 1, 1, 1])          # one error
+    novelty = np.array([0.1, 0.9, 0.2, 0.4])
+    tau, f1, scale = metrics.validation_f1_curve(y, pred, novelty, num_known=2, n_points=11)
+    assert scale == pytest.approx(0.9) and f1[0] == 0.0
+    from sklearn.metrics import f1_score
+    assert f1[-1] == pytest.approx(f1_score(y, pred, average="macro"))
+    # at τ = 0.5 (raw 0.45) the error (novelty 0.9) is rejected: class 0 F1 = 2/3, class 1 = 1
+    assert f1[5] == pytest.approx((2 / 3 + 1) / 2)
