@@ -10,6 +10,7 @@ widgets) and ``native_name`` names it.
 from __future__ import annotations
 
 from dataclasses import dataclass
+from typing import Callable, Sequence
 
 import numpy as np
 import torch
@@ -267,3 +268,74 @@ def choose_alpha(scorer: DAEConfidenceScorer, parts: DAEComponents, y: np.ndarra
         if np.mean(correct & (scaled >= threshold)) >= target:
             best = float(alpha)
     return best
+
+
+# ------------------------------------------------------------ nearest centroids (paper 000)
+class NearestCentroidScorer(Scorer):
+    """Nearest-centroid thresholding of paper 000 (§3.3) on an embedding (GMVAE: µ(x)).
+
+    ``fit`` runs k-means with K_c centroids on each known class's embeddings. A sample's
+    prediction is the class of its nearest centroid z_{c*k*}; its novelty is
+    - ``rule="distance"`` (NC-D, Algorithm 1): d = min_{c,k} ‖µ(x) − z_ck‖₂;
+    - ``rule="uncertainty"`` (NC-U, Algorithm 2): U = d / mean of the distances to the
+      other N − 1 centroids (N = Σ_c K_c): 0 on a centroid, 1 when equidistant from all.
+    ``embed`` maps inputs to embeddings (e.g. a model's latent mean); ``None`` means the
+    inputs already are embeddings.
+    """
+
+    def __init__(self, rule: str = "distance", centroids_per_class: int | Sequence[int] = 1, seed: int = 0) -> None:
+        if rule not in ("distance", "uncertainty"):
+            raise ValueError(f"rule must be 'distance' (NC-D) or 'uncertainty' (NC-U), got {rule!r}")
+        self.rule, self.centroids_per_class, self.seed = rule, centroids_per_class, seed
+        self.native_name = "distance to the nearest centroid" if rule == "distance" else "uncertainty U"
+        self.embed: Callable[[np.ndarray], np.ndarray] | None = None
+        self.centroids: np.ndarray | None = None
+        self.centroid_class: np.ndarray | None = None
+
+    def fit(self, embed: Callable[[np.ndarray], np.ndarray] | None, X: np.ndarray | None = None,
+            y: np.ndarray | None = None) -> "NearestCentroidScorer":
+        from sklearn.cluster import KMeans
+
+        if X is None or y is None:
+            raise ValueError("NearestCentroidScorer.fit needs the training inputs X and their labels y")
+        self.embed = embed
+        F, y = self._embedding(X), np.asarray(y)
+        classes = np.unique(y)
+        if not np.array_equal(classes, np.arange(len(classes))):
+            raise ValueError(f"labels must be the known classes 0..C-1, got {classes.tolist()}")
+        ks = ([int(self.centroids_per_class)] * len(classes) if np.isscalar(self.centroids_per_class)
+              else [int(k) for k in self.centroids_per_class])
+        if len(ks) != len(classes) or min(ks) < 1:
+            raise ValueError(f"centroids_per_class must be a positive int or one per class ({len(classes)}), got {ks}")
+        if self.rule == "uncertainty" and sum(ks) < 2:
+            raise ValueError("NC-U compares with the other centroids: it needs at least 2 centroids in all")
+        cents, owner = [], []
+        for c, k in zip(classes, ks):
+            Fc = F[y == c]
+            if len(Fc) < k:
+                raise ValueError(f"class {c} has {len(Fc)} samples, fewer than its {k} centroids")
+            km = KMeans(n_clusters=k, n_init=10, random_state=self.seed).fit(Fc)
+            cents.append(km.cluster_centers_)
+            owner += [c] * k
+        self.centroids, self.centroid_class = np.concatenate(cents), np.asarray(owner)
+        return self
+
+    def _embedding(self, X: np.ndarray) -> np.ndarray:
+        F = np.asarray(self.embed(X) if self.embed is not None else X, dtype=np.float64)
+        return F.reshape(len(F), -1)
+
+    def distances(self, X: np.ndarray) -> np.ndarray:
+        """Euclidean distance of each sample to every centroid, shape (N_samples, N_centroids)."""
+        if self.centroids is None:
+            raise RuntimeError("NearestCentroidScorer is not fitted: call .fit(embed, X, y) first")
+        F = self._embedding(X)
+        return np.sqrt(((F[:, None, :] - self.centroids[None]) ** 2).sum(-1))
+
+    def score(self, X: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
+        D = self.distances(X)
+        nearest = D.argmin(1)
+        d = D[np.arange(len(D)), nearest]
+        if self.rule == "distance":
+            return self.centroid_class[nearest], d
+        others = (D.sum(1) - d) / (D.shape[1] - 1)
+        return self.centroid_class[nearest], d / np.maximum(others, 1e-12)

@@ -189,3 +189,39 @@ def test_choose_alpha_compares_with_the_unscaled_thresholded_accuracy():
     sc = scorers.DAEConfidenceScorer(beta=0.0)
     grid = np.array([0.5, 1.0, 10.0, 20.0])
     assert scorers.choose_alpha(sc, parts, np.array([0, 1, 0]), threshold=0.9, keep=1.0, grid=grid) == 10.0
+
+
+def test_nc_u_equals_its_definition_on_hand_made_centroids():
+    """Two points per subcluster: k-means puts each centroid at a pair's midpoint."""
+    X = np.array([[0, 0.1], [0, -0.1], [4, 0.1], [4, -0.1],     # class 0: centroids (0,0), (4,0)
+                  [0, 3.1], [0, 2.9]], dtype=np.float32)         # class 1: centroid (0,3)
+    y = np.array([0, 0, 0, 0, 1, 1])
+    ncu = scorers.NearestCentroidScorer("uncertainty", centroids_per_class=[2, 1]).fit(None, X, y)
+    assert sorted(map(tuple, np.round(ncu.centroids, 6))) == [(0, 0), (0, 3), (4, 0)]
+    x = np.array([[1.0, 0.0]])
+    pred, u = ncu.score(x)
+    # nearest (0,0) at 1; others: (4,0) at 3, (0,3) at √10
+    assert pred[0] == 0 and u[0] == pytest.approx(1.0 / ((3.0 + math.sqrt(10.0)) / 2))
+    ncd = scorers.NearestCentroidScorer("distance", centroids_per_class=[2, 1]).fit(None, X, y)
+    assert ncd.score(np.array([[0.0, 2.0]]))[0][0] == 1 and ncd.score(x)[1][0] == pytest.approx(1.0)
+
+
+def test_nearest_centroid_scorers_rank_far_points_as_unknown():
+    rng = np.random.default_rng(3)
+    y = np.repeat([0, 1, 2], 50)
+    centers = np.array([[0, 0], [5, 0], [0, 5]], dtype=float)
+    X = centers[y] + rng.normal(0, 0.4, (150, 2))
+    far = rng.normal(0, 0.4, (50, 2)) + [20, 20]
+    between = rng.normal(0, 0.4, (50, 2)) + [2.5, 2.5]          # the open space between the classes
+    for rule in ("distance", "uncertainty"):
+        sc = scorers.NearestCentroidScorer(rule).fit(None, X, y)
+        pred, known_nov = sc.score(X)
+        assert np.mean(pred == y) > 0.98
+        assert metrics.auroc(known_nov, sc.score(far)[1]) > 0.99
+    # U sees the open space between centroids that d alone under-weights (paper 000, Alg. 2)
+    ncu = scorers.NearestCentroidScorer("uncertainty").fit(None, X, y)
+    assert metrics.auroc(ncu.score(X)[1], ncu.score(between)[1]) > 0.99
+    with pytest.raises(ValueError, match="NC-D"):
+        scorers.NearestCentroidScorer("cosine")
+    with pytest.raises(RuntimeError, match="not fitted"):
+        scorers.NearestCentroidScorer().score(X)
