@@ -2,6 +2,9 @@
 or as a plain function of tensors."""
 from __future__ import annotations
 
+import math
+from dataclasses import dataclass
+
 import torch
 import torch.nn.functional as F
 from torch import nn
@@ -40,3 +43,60 @@ def cool_loss(model: nn.Module, xb: torch.Tensor, yb: torch.Tensor) -> torch.Ten
     omega = model.omega
     log_p = torch.log_softmax(model(xb), dim=1).view(len(xb), -1, omega)
     return -log_p[torch.arange(len(xb)), yb].mean(1).mean()
+
+
+# ------------------------------------------------------------------ GMVAE (paper 000)
+def _log_normal(z: torch.Tensor, mu: torch.Tensor, logvar: torch.Tensor) -> torch.Tensor:
+    """log N(z; µ, diag e^logvar), summed over the last axis."""
+    return -0.5 * (math.log(2 * math.pi) + logvar + (z - mu).pow(2) / logvar.exp()).sum(-1)
+
+
+def subcluster_posterior(z: torch.Tensor, mu_prior: torch.Tensor, logvar_prior: torch.Tensor) -> torch.Tensor:
+    """p_β(v = j | z, w, y) of paper 000 eq. 1, shape (B, K).
+
+    Derivation: by Bayes' rule over the K_c subclusters of the sample's class,
+    p(v=j|z,w,y) = p(z|w,y,v=j) p(v=j|y) / Σ_j' p(z|w,y,v=j') p(v=j'|y); with the uniform
+    p(v|y) = 1/K_c the priors cancel, leaving a softmax over j of log N(z; µ_cj(w), σ²_cj(w)).
+    ``mu_prior``/``logvar_prior`` are (B, K, d_z): the prior network's output for the
+    sample's own class y (and its sampled w); ``z`` is (B, d_z)."""
+    return torch.softmax(_log_normal(z[:, None, :], mu_prior, logvar_prior), dim=1)
+
+
+@dataclass
+class GMVAETerms:
+    """The four ELBO terms of paper 000 §3.1, each as a loss (the negated ELBO part),
+    averaged over the batch. The ELBO is −(sum of all four); the modified ELBO of §3.2
+    drops ``v_prior``."""
+
+    reconstruction: torch.Tensor   # −E_q(z|x)[log p(x|z)]
+    latent_covering: torch.Tensor  # E_q(w|x,y)q(z|x)[log q(z|x) − Σ_j p(v=j|z,w,y) log p(z|w,y,v=j)]
+    w_prior: torch.Tensor          # KL(q(w|x,y) ‖ N(0, I))
+    v_prior: torch.Tensor          # E_q(w|x,y)q(z|x)[KL(p(v|z,w,y) ‖ p(v|y))]
+
+    def loss(self, v_prior: bool = False) -> torch.Tensor:
+        """The negated modified ELBO (default) or, with ``v_prior=True``, the full one."""
+        total = self.reconstruction + self.latent_covering + self.w_prior
+        return total + self.v_prior if v_prior else total
+
+
+def gmvae_terms(x: torch.Tensor, recon_logits: torch.Tensor, z: torch.Tensor, mu_z: torch.Tensor,
+                logvar_z: torch.Tensor, mu_w: torch.Tensor, logvar_w: torch.Tensor, mu_prior: torch.Tensor,
+                logvar_prior: torch.Tensor) -> GMVAETerms:
+    """The ELBO terms for one Monte-Carlo sample z ~ q(z|x) (and the w that produced the
+    prior parameters), with a continuous-Bernoulli likelihood p(x|z) for grey pixels in
+    [0, 1] (``recon_logits`` are its logits). Derivations, per sample:
+    - reconstruction: −log p(x|z) = −Σ_i log CB(x_i; λ_i);
+    - latent covering: log q(z|x) − Σ_j p(v=j|z,w,y) log N(z; µ_j(w), σ²_j(w)), the
+      expectation over v of −log p(z|w,y,v) under the eq.-1 posterior, plus log q(z|x)
+      (the entropy part of KL(q(z|x) ‖ p(z|w,y,v)));
+    - w-prior: ½ Σ (µ_w² + σ_w² − log σ_w² − 1), the Gaussian KL in closed form;
+    - v-prior: Σ_j p_j (log p_j − log 1/K), the KL from the uniform p(v|y)."""
+    x_flat = x.flatten(1)
+    rec = -torch.distributions.ContinuousBernoulli(logits=recon_logits.flatten(1)).log_prob(x_flat).sum(-1)
+    post = subcluster_posterior(z, mu_prior, logvar_prior)
+    log_q_z = _log_normal(z, mu_z, logvar_z)
+    covering = log_q_z - (post * _log_normal(z[:, None, :], mu_prior, logvar_prior)).sum(1)
+    w_kl = 0.5 * (mu_w.pow(2) + logvar_w.exp() - logvar_w - 1.0).sum(-1)
+    k = post.shape[1]
+    v_kl = (post * (torch.log(post.clamp_min(1e-12)) + math.log(k))).sum(1)
+    return GMVAETerms(rec.mean(), covering.mean(), w_kl.mean(), v_kl.mean())
