@@ -100,3 +100,15 @@ def gmvae_terms(x: torch.Tensor, recon_logits: torch.Tensor, z: torch.Tensor, mu
     k = post.shape[1]
     v_kl = (post * (torch.log(post.clamp_min(1e-12)) + math.log(k))).sum(1)
     return GMVAETerms(rec.mean(), covering.mean(), w_kl.mean(), v_kl.mean())
+
+
+class GMVAELoss:
+    """``loss(model, xb, yb)`` for :func:`osrkit.train.fit`: the negated modified ELBO of
+    a :class:`osrkit.models.SupervisedGMVAE` (paper 000 §3.2), or the full one with
+    ``v_prior=True``."""
+
+    def __init__(self, v_prior: bool = False) -> None:
+        self.v_prior = v_prior
+
+    def __call__(self, model: nn.Module, xb: torch.Tensor, yb: torch.Tensor) -> torch.Tensor:
+        return model.terms(xb, yb).loss(v_prior=self.v_prior)

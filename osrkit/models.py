@@ -183,3 +183,62 @@ class ConvDAEClassifier(PaperCNN):
 
     def reconstruct(self, x: torch.Tensor) -> torch.Tensor:
         return self.decode(self.features(x)).view_as(x)
+
+
+def _mlp(sizes: Sequence[int]) -> nn.Sequential:
+    """Linear layers with ReLUs between them (none after the last)."""
+    layers: list[nn.Module] = []
+    for i, (a, b) in enumerate(zip(sizes[:-1], sizes[1:])):
+        layers.append(nn.Linear(a, b))
+        if i < len(sizes) - 2:
+            layers.append(nn.ReLU())
+    return nn.Sequential(*layers)
+
+
+class SupervisedGMVAE(nn.Module):
+    """The supervised GMVAE of paper 000 (§3.1) with K subclusters in every class.
+
+    Recognition: q(z|x) = N(µ(x), σ²(x)) and q(w|x,y) = N(µ(x,y), σ²(x,y)); generation:
+    w ~ N(0, I), a prior network mapping (w, y) to µ_ck(w), σ²_ck(w) for the K subclusters
+    of class y, and a decoder giving continuous-Bernoulli logits of p(x|z). One
+    reparameterised sample of z and of w per input. ``terms(x, y)`` gives the four ELBO
+    terms (:func:`osrkit.losses.gmvae_terms`); ``embed(x)`` is µ(x), the latent the
+    nearest-centroid scorers use.
+    """
+
+    def __init__(self, num_classes: int, subclusters: int = 1, *, in_dim: int = 784, hidden: Sequence[int] = (256, 128),
+                 z_dim: int = 10, w_dim: int = 10) -> None:
+        super().__init__()
+        if num_classes < 1 or subclusters < 1:
+            raise ValueError(f"num_classes and subclusters must be >= 1, got {num_classes} and {subclusters}")
+        self.num_classes, self.subclusters, self.z_dim, self.w_dim = num_classes, subclusters, z_dim, w_dim
+        hidden = list(hidden)
+        self.enc_z = _mlp([in_dim, *hidden, 2 * z_dim])
+        self.enc_w = _mlp([in_dim + num_classes, *hidden, 2 * w_dim])
+        self.prior = _mlp([w_dim + num_classes, hidden[-1], 2 * subclusters * z_dim])
+        self.decoder = _mlp([z_dim, *reversed(hidden), in_dim])
+
+    def encode(self, x: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor]:
+        """µ(x) and log σ²(x) of q(z|x)."""
+        mu, logvar = self.enc_z(x.flatten(1)).chunk(2, dim=1)
+        return mu, logvar
+
+    def embed(self, x: torch.Tensor) -> torch.Tensor:
+        return self.encode(x)[0]
+
+    def prior_params(self, w: torch.Tensor, y: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor]:
+        """µ_yk(w) and log σ²_yk(w) for k = 1..K, each (B, K, z_dim)."""
+        onehot = F.one_hot(y, self.num_classes).to(w)
+        mu, logvar = self.prior(torch.cat([w, onehot], 1)).view(len(w), self.subclusters, 2 * self.z_dim).chunk(2, -1)
+        return mu, logvar
+
+    def terms(self, x: torch.Tensor, y: torch.Tensor):
+        from .losses import gmvae_terms
+
+        mu_z, logvar_z = self.encode(x)
+        z = mu_z + torch.randn_like(mu_z) * (0.5 * logvar_z).exp()
+        onehot = F.one_hot(y, self.num_classes).to(x)
+        mu_w, logvar_w = self.enc_w(torch.cat([x.flatten(1), onehot], 1)).chunk(2, dim=1)
+        w = mu_w + torch.randn_like(mu_w) * (0.5 * logvar_w).exp()
+        mu_p, logvar_p = self.prior_params(w, y)
+        return gmvae_terms(x, self.decoder(z), z, mu_z, logvar_z, mu_w, logvar_w, mu_p, logvar_p)

@@ -1,8 +1,10 @@
+import math
+
 import pytest
 import torch
 import torch.nn.functional as F
 
-from osrkit import losses, models
+from osrkit import losses, models, train
 
 
 def test_tied_decoder_shares_the_encoder_weights():
@@ -56,3 +58,23 @@ def test_denoising_loss_by_hand_without_noise():
     assert torch.allclose(got, expected)
     with pytest.raises(ValueError):
         losses.DenoisingClassifierLoss(noise_std=-1)
+
+
+def test_gmvae_conditions_the_prior_on_the_class_and_trains():
+    torch.manual_seed(0)
+    model = models.SupervisedGMVAE(2, subclusters=3, in_dim=16, hidden=(32, 16), z_dim=2, w_dim=3)
+    w = torch.randn(4, 3)
+    mu_a, _ = model.prior_params(w, torch.tensor([0, 0, 1, 1]))
+    mu_b, _ = model.prior_params(w, torch.tensor([0, 1, 1, 0]))
+    assert mu_a.shape == (4, 3, 2) and torch.allclose(mu_a[[0, 2]], mu_b[[0, 2]])
+    assert not torch.allclose(mu_a[1], mu_b[1])          # same w, other class: other subclusters
+    # two classes of 16-pixel "images": low and high intensities
+    y = torch.arange(2).repeat_interleave(64)
+    X = (0.2 + 0.6 * y[:, None] + 0.05 * torch.randn(128, 16)).clamp(0.01, 0.99)
+    before = losses.GMVAELoss()(model, X, y).item()
+    hist = train.fit(model, losses.GMVAELoss(), X, y, steps=300, batch_size=32, lr=3e-3, progress=False)
+    after = losses.GMVAELoss()(model, X, y).item()
+    assert math.isfinite(after) and after < before - 1.0 and len(hist.step_losses) == 300
+    emb = model.embed(X).detach()
+    # the latent means of the two classes separate
+    assert (emb[y == 0].mean(0) - emb[y == 1].mean(0)).norm() > emb.std(0).mean()
