@@ -194,3 +194,45 @@ def saturation_threshold(tau: np.ndarray, f1: np.ndarray, eps1: float = 1.5, eps
                          f"lower eps1 or check that the novelty separates correct from wrong samples")
     after = np.flatnonzero((np.arange(len(slope)) > steep[0]) & (slope <= eps2))
     return float(tau[after[0]] if after.size else tau[-1])
+
+
+def covering_drop(reconstruction_a: np.ndarray, covering_a: np.ndarray, reconstruction_b: np.ndarray,
+                  covering_b: np.ndarray, n_points: int = 50) -> float:
+    """Mean gap between two latent-covering-vs-reconstruction curves (paper 000 Fig. 6):
+    both curves (one point per epoch) are interpolated on the reconstruction range they
+    share and covering_a − covering_b is averaged there. Positive: curve b covers better."""
+    curves = []
+    for rec, cov in ((reconstruction_a, covering_a), (reconstruction_b, covering_b)):
+        rec, cov = np.asarray(rec, dtype=np.float64), np.asarray(cov, dtype=np.float64)
+        if rec.shape != cov.shape or rec.ndim != 1 or len(rec) < 2:
+            raise ValueError("each curve needs matching 1-D reconstruction and covering values (2 or more points)")
+        order = np.argsort(rec)
+        curves.append((rec[order], cov[order]))
+    low = max(curves[0][0][0], curves[1][0][0])
+    high = min(curves[0][0][-1], curves[1][0][-1])
+    if high < low:
+        raise ValueError(f"the curves share no reconstruction range ({curves[0][0][[0, -1]]} vs {curves[1][0][[0, -1]]}): "
+                         f"train longer or drop the early epochs")
+    grid = np.linspace(low, high, n_points)
+    return float(np.mean(np.interp(grid, *curves[0]) - np.interp(grid, *curves[1])))
+
+
+def choose_subclusters(curves: dict[int, tuple[np.ndarray, np.ndarray]], *, ratio: float = 0.5,
+                       min_drop: float = 0.1) -> tuple[int, dict[tuple[int, int], float]]:
+    """Pick K from one class's (reconstruction, covering) curves for K = 1, 2, … (paper 000 §4).
+
+    The rule: d_K = :func:`covering_drop` from K to K + 1. K = 1 when d_1 ≤ ``min_drop``
+    (a second subcluster buys nothing); otherwise the first K ≥ 2 whose next drop has
+    diminished, d_K ≤ ``ratio`` × d_(K−1); otherwise the largest K tried. The paper's
+    even/odd MNIST drops (0.86 then 0.22; 1.23 then −0.09) both give K = 2.
+    Returns K and the drops keyed by (K, K + 1)."""
+    ks = sorted(curves)
+    if len(ks) < 2 or ks != list(range(ks[0], ks[0] + len(ks))) or ks[0] != 1:
+        raise ValueError(f"give curves for K = 1, 2, … without gaps, got K = {ks}")
+    drops = {(k, k + 1): covering_drop(*curves[k], *curves[k + 1]) for k in ks[:-1]}
+    if drops[(1, 2)] <= min_drop:
+        return 1, drops
+    for k in ks[1:-1]:
+        if drops[(k, k + 1)] <= ratio * drops[(k - 1, k)]:
+            return k, drops
+    return ks[-1], drops

@@ -143,3 +143,29 @@ def test_validation_f1_curve_ends_with_everything_accepted():
     assert f1[-1] == pytest.approx(f1_score(y, pred, average="macro"))
     # at τ = 0.5 (raw 0.45) the error (novelty 0.9) is rejected: class 0 F1 = 2/3, class 1 = 1
     assert f1[5] == pytest.approx((2 / 3 + 1) / 2)
+
+
+def _curve(offset):
+    """Covering falling with reconstruction, shifted down by ``offset``; one point per epoch."""
+    rec = np.linspace(10.0, 5.0, 8)
+    return rec, 0.3 * rec - offset
+
+
+def test_covering_drop_is_the_mean_gap_on_the_shared_range():
+    rec_b = np.linspace(9.0, 4.0, 6)
+    assert metrics.covering_drop(*_curve(0.0), rec_b, 0.3 * rec_b - 0.86) == pytest.approx(0.86)
+    with pytest.raises(ValueError, match="share no reconstruction range"):
+        metrics.covering_drop(*_curve(0.0), np.array([1.0, 2.0]), np.array([0.0, 0.0]))
+
+
+@pytest.mark.parametrize("offsets, expected", [((0.0, 0.86, 1.08), 2),    # the paper's "even": 0.86 then 0.22
+                                               ((0.0, 1.23, 1.14), 2),    # "odd": 1.23 then −0.09
+                                               ((0.0, 0.05, 0.1), 1),     # a second subcluster buys nothing
+                                               ((0.0, 0.5, 1.0), 3)])     # still dropping at the largest K tried
+def test_choose_subclusters_picks_k_where_the_drop_diminishes(offsets, expected):
+    curves = {k + 1: _curve(o) for k, o in enumerate(offsets)}
+    k, drops = metrics.choose_subclusters(curves)
+    assert k == expected
+    assert drops[(1, 2)] == pytest.approx(offsets[1] - offsets[0])
+    with pytest.raises(ValueError, match="without gaps"):
+        metrics.choose_subclusters({1: curves[1], 3: curves[3]})
