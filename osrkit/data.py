@@ -194,6 +194,15 @@ class OpenSetSplit:
         return len(self.known_classes)
 
 
+def known_labels(y: np.ndarray) -> np.ndarray:
+    """The classes present in ``y``, checked to be the re-indexed known classes 0..C−1
+    (what :func:`open_set_split` produces for training data)."""
+    classes = np.unique(np.asarray(y))
+    if not np.array_equal(classes, np.arange(len(classes))):
+        raise ValueError(f"labels must be the known classes 0..C-1, got {classes.tolist()}")
+    return classes
+
+
 def subsample_per_class(X: np.ndarray, y: np.ndarray, n_per_class: int | None, *,
                         seed: int = 0) -> tuple[np.ndarray, np.ndarray]:
     """At most ``n_per_class`` samples of every class, drawn with ``seed``, in their

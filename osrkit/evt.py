@@ -14,6 +14,14 @@ from dataclasses import dataclass
 import numpy as np
 from scipy.stats import weibull_min
 
+from .data import known_labels
+
+
+def distances_to_centres(features: np.ndarray, centres: np.ndarray) -> np.ndarray:
+    """Euclidean distance of each sample to each centre, shape (N, number of centres)."""
+    F = np.asarray(features, dtype=np.float64)
+    return np.linalg.norm(F[:, None, :] - np.asarray(centres)[None], axis=2)
+
 
 @dataclass(frozen=True)
 class Weibull:
@@ -61,11 +69,8 @@ class ClassMeanEVT:
         """``predicted`` (optional) keeps only the correctly classified samples, as OpenMax does."""
         F, y = np.asarray(features, dtype=np.float64), np.asarray(labels)
         keep = np.ones(len(y), bool) if predicted is None else np.asarray(predicted) == y
-        classes = np.unique(y)
-        if not np.array_equal(classes, np.arange(len(classes))):
-            raise ValueError(f"labels must be the known classes 0..C-1, got {classes.tolist()}")
         means, weibulls = [], []
-        for c in classes:
+        for c in known_labels(y):
             Fc = F[keep & (y == c)]
             if len(Fc) < self.tail_size:
                 raise ValueError(f"class {c} has {len(Fc)} usable samples, fewer than tail_size={self.tail_size}")
@@ -79,8 +84,7 @@ class ClassMeanEVT:
         """Euclidean distance of each sample to each class mean, shape (N, C)."""
         if self.means is None:
             raise RuntimeError("ClassMeanEVT is not fitted: call .fit(features, labels) first")
-        F = np.asarray(features, dtype=np.float64)
-        return np.linalg.norm(F[:, None, :] - self.means[None], axis=2)
+        return distances_to_centres(features, self.means)
 
     def outlier_probability(self, features: np.ndarray) -> np.ndarray:
         """w_c(x) = Weibull_c CDF of the distance to class c's mean, shape (N, C)."""

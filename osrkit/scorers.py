@@ -16,6 +16,8 @@ import numpy as np
 import torch
 from torch import nn
 
+from .data import known_labels
+from .evt import distances_to_centres
 from .metrics import predict_with_rejection
 from .models import cool_confidence
 from .train import predict_batches
@@ -300,9 +302,7 @@ class NearestCentroidScorer(Scorer):
             raise ValueError("NearestCentroidScorer.fit needs the training inputs X and their labels y")
         self.embed = embed
         F, y = self._embedding(X), np.asarray(y)
-        classes = np.unique(y)
-        if not np.array_equal(classes, np.arange(len(classes))):
-            raise ValueError(f"labels must be the known classes 0..C-1, got {classes.tolist()}")
+        classes = known_labels(y)
         ks = ([int(self.centroids_per_class)] * len(classes) if np.isscalar(self.centroids_per_class)
               else [int(k) for k in self.centroids_per_class])
         if len(ks) != len(classes) or min(ks) < 1:
@@ -328,8 +328,7 @@ class NearestCentroidScorer(Scorer):
         """Euclidean distance of each sample to every centroid, shape (N_samples, N_centroids)."""
         if self.centroids is None:
             raise RuntimeError("NearestCentroidScorer is not fitted: call .fit(embed, X, y) first")
-        F = self._embedding(X)
-        return np.sqrt(((F[:, None, :] - self.centroids[None]) ** 2).sum(-1))
+        return distances_to_centres(self._embedding(X), self.centroids)
 
     def score(self, X: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
         D = self.distances(X)
