@@ -178,7 +178,9 @@ def sample_background(n: int, *, seed: int = 0, box: float = 2.5,
 # --------------------------------------------------------------------------- splits
 @dataclass(frozen=True)
 class OpenSetSplit:
-    """Known classes re-indexed 0..C−1; test samples of unknown classes carry −1."""
+    """Known classes re-indexed 0..C−1; test samples of unknown classes carry −1.
+    ``source_*`` keep each sample's label in the original dataset (which digit an
+    "even" sample is, which unknown class a −1 test sample came from)."""
 
     X_train: np.ndarray
     y_train: np.ndarray
@@ -186,8 +188,11 @@ class OpenSetSplit:
     y_val: np.ndarray
     X_test: np.ndarray
     y_test: np.ndarray
-    known_classes: tuple[int, ...]
+    known_classes: tuple
     unknown_classes: tuple[int, ...]
+    source_train: np.ndarray | None = None
+    source_val: np.ndarray | None = None
+    source_test: np.ndarray | None = None
 
     @property
     def num_known(self) -> int:
@@ -236,15 +241,18 @@ def open_set_split(X: np.ndarray, y: np.ndarray, known_classes: Sequence[int], *
     unknown class, so known and unknown test sizes keep the pool's proportions. When an
     official test part is given (``X_test``, ``y_test``), the whole pool is train/val and
     the test set is the given one. Known labels become 0..C−1 in the order of
-    ``known_classes``; unknown test labels become −1.
+    ``known_classes``; unknown test labels become −1. An entry of ``known_classes`` may be
+    a group of labels that form one known class (paper 000 §5.3: ``[(0, 2), (1, 3)]`` is
+    "even" and "odd"); each label of a group is split on its own, so groups stay balanced.
     """
     X, y = np.asarray(X), np.asarray(y)
     if len(X) != len(y):
         raise ValueError(f"X and y differ in length: {len(X)} vs {len(y)}")
     classes = np.unique(y)
-    known = tuple(int(c) for c in known_classes)
-    if not known:
-        raise ValueError("known_classes is empty: give at least one class label")
+    groups = [tuple(int(c) for c in (k if isinstance(k, (tuple, list, np.ndarray)) else (k,))) for k in known_classes]
+    if not groups or not all(groups):
+        raise ValueError("known_classes is empty (or has an empty group): give at least one class label")
+    known = tuple(c for g in groups for c in g)
     if len(set(known)) != len(known):
         raise ValueError(f"known_classes has duplicates: {known}")
     missing = [c for c in known if c not in classes]
@@ -259,7 +267,7 @@ def open_set_split(X: np.ndarray, y: np.ndarray, known_classes: Sequence[int], *
         test_fraction = 0.0
     unknown = tuple(int(c) for c in classes if c not in known)
     rng = np.random.default_rng(seed)
-    relabel = {c: i for i, c in enumerate(known)}
+    relabel = {c: i for i, g in enumerate(groups) for c in g}
 
     parts: dict[str, list[np.ndarray]] = {"train": [], "val": [], "test": []}
     for c in known:
@@ -274,23 +282,25 @@ def open_set_split(X: np.ndarray, y: np.ndarray, known_classes: Sequence[int], *
             idx = rng.permutation(np.flatnonzero(y == c))
             parts["test"].append(idx[:int(round(test_fraction * len(idx)))])
 
-    def take(name: str, Xs: np.ndarray, ys: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
+    def take(name: str, Xs: np.ndarray, ys: np.ndarray) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
         idx = np.sort(np.concatenate(parts[name])) if parts[name] else np.array([], dtype=int)
         labels = np.array([relabel.get(int(v), -1) for v in ys[idx]], dtype=np.int64)
-        return Xs[idx], labels
+        return Xs[idx], labels, ys[idx]
 
-    X_tr, y_tr = take("train", X, y)
-    X_va, y_va = take("val", X, y)
+    X_tr, y_tr, s_tr = take("train", X, y)
+    X_va, y_va, s_va = take("val", X, y)
     if X_test is None:
-        X_te, y_te = take("test", X, y)
+        X_te, y_te, s_te = take("test", X, y)
     else:
-        X_te = np.asarray(X_test)
-        y_te = np.array([relabel.get(int(v), -1) for v in np.asarray(y_test)], dtype=np.int64)
+        X_te, s_te = np.asarray(X_test), np.asarray(y_test)
+        y_te = np.array([relabel.get(int(v), -1) for v in s_te], dtype=np.int64)
     if len(y_tr) == 0:
         raise ValueError("the training part is empty: lower val_fraction/test_fraction or give more samples")
     if len(y_te) == 0:
         raise ValueError("the test part is empty: raise test_fraction or pass X_test/y_test")
-    return OpenSetSplit(X_tr, y_tr, X_va, y_va, X_te, y_te, known, unknown)
+    known_out = tuple(g if len(g) > 1 or isinstance(k, (tuple, list, np.ndarray)) else g[0]
+                      for g, k in zip(groups, known_classes))
+    return OpenSetSplit(X_tr, y_tr, X_va, y_va, X_te, y_te, known_out, unknown, s_tr, s_va, s_te)
 
 
 # --------------------------------------------------------------------------- openness

@@ -45,21 +45,43 @@ def cool_loss(model: nn.Module, xb: torch.Tensor, yb: torch.Tensor) -> torch.Ten
     return -log_p[torch.arange(len(xb)), yb].mean(1).mean()
 
 
+class DHRNetLoss:
+    """CROSR's training objective (Yoshihashi et al. 2019, summarised in paper 000 §2):
+    cross-entropy of the logits y plus ``rec_weight`` × the L2 reconstruction error
+    ‖x̃ − x‖² of each image (summed over pixels, averaged over the batch), for a
+    :class:`osrkit.models.DHRNet`."""
+
+    def __init__(self, rec_weight: float = 1.0) -> None:
+        if rec_weight < 0:
+            raise ValueError(f"rec_weight must be >= 0, got {rec_weight}")
+        self.rec_weight = rec_weight
+
+    def __call__(self, model: nn.Module, xb: torch.Tensor, yb: torch.Tensor) -> torch.Tensor:
+        logits, recon = model.logits_and_reconstruction(xb)
+        return F.cross_entropy(logits, yb) + self.rec_weight * (recon - xb).pow(2).flatten(1).sum(1).mean()
+
+
 # ------------------------------------------------------------------ GMVAE (paper 000)
 def _log_normal(z: torch.Tensor, mu: torch.Tensor, logvar: torch.Tensor) -> torch.Tensor:
     """log N(z; µ, diag e^logvar), summed over the last axis."""
     return -0.5 * (math.log(2 * math.pi) + logvar + (z - mu).pow(2) / logvar.exp()).sum(-1)
 
 
-def subcluster_posterior(z: torch.Tensor, mu_prior: torch.Tensor, logvar_prior: torch.Tensor) -> torch.Tensor:
+def subcluster_posterior(z: torch.Tensor, mu_prior: torch.Tensor, logvar_prior: torch.Tensor,
+                         mask: torch.Tensor | None = None) -> torch.Tensor:
     """p_β(v = j | z, w, y) of paper 000 eq. 1, shape (B, K).
 
     Derivation: by Bayes' rule over the K_c subclusters of the sample's class,
     p(v=j|z,w,y) = p(z|w,y,v=j) p(v=j|y) / Σ_j' p(z|w,y,v=j') p(v=j'|y); with the uniform
     p(v|y) = 1/K_c the priors cancel, leaving a softmax over j of log N(z; µ_cj(w), σ²_cj(w)).
     ``mu_prior``/``logvar_prior`` are (B, K, d_z): the prior network's output for the
-    sample's own class y (and its sampled w); ``z`` is (B, d_z)."""
-    return torch.softmax(_log_normal(z[:, None, :], mu_prior, logvar_prior), dim=1)
+    sample's own class y (and its sampled w); ``z`` is (B, d_z). ``mask`` (B, K), True
+    for the subclusters that exist in the sample's class, lets classes have K_c < K:
+    the others get probability 0."""
+    log_density = _log_normal(z[:, None, :], mu_prior, logvar_prior)
+    if mask is not None:
+        log_density = log_density.masked_fill(~mask, float("-inf"))
+    return torch.softmax(log_density, dim=1)
 
 
 @dataclass
@@ -81,7 +103,7 @@ class GMVAETerms:
 
 def gmvae_terms(x: torch.Tensor, recon_logits: torch.Tensor, z: torch.Tensor, mu_z: torch.Tensor,
                 logvar_z: torch.Tensor, mu_w: torch.Tensor, logvar_w: torch.Tensor, mu_prior: torch.Tensor,
-                logvar_prior: torch.Tensor) -> GMVAETerms:
+                logvar_prior: torch.Tensor, mask: torch.Tensor | None = None) -> GMVAETerms:
     """The ELBO terms for one Monte-Carlo sample z ~ q(z|x) (and the w that produced the
     prior parameters), with a continuous-Bernoulli likelihood p(x|z) for grey pixels in
     [0, 1] (``recon_logits`` are its logits). Derivations, per sample:
@@ -90,15 +112,18 @@ def gmvae_terms(x: torch.Tensor, recon_logits: torch.Tensor, z: torch.Tensor, mu
       expectation over v of −log p(z|w,y,v) under the eq.-1 posterior, plus log q(z|x)
       (the entropy part of KL(q(z|x) ‖ p(z|w,y,v)));
     - w-prior: ½ Σ (µ_w² + σ_w² − log σ_w² − 1), the Gaussian KL in closed form;
-    - v-prior: Σ_j p_j (log p_j − log 1/K), the KL from the uniform p(v|y)."""
+    - v-prior: Σ_j p_j (log p_j − log 1/K_c), the KL from the uniform p(v|y).
+    ``mask`` (B, K) marks the subclusters of each sample's class when classes have
+    different K_c (see :func:`subcluster_posterior`)."""
     x_flat = x.flatten(1)
     rec = -torch.distributions.ContinuousBernoulli(logits=recon_logits.flatten(1)).log_prob(x_flat).sum(-1)
-    post = subcluster_posterior(z, mu_prior, logvar_prior)
+    post = subcluster_posterior(z, mu_prior, logvar_prior, mask)
     log_q_z = _log_normal(z, mu_z, logvar_z)
     covering = log_q_z - (post * _log_normal(z[:, None, :], mu_prior, logvar_prior)).sum(1)
     w_kl = 0.5 * (mu_w.pow(2) + logvar_w.exp() - logvar_w - 1.0).sum(-1)
-    k = post.shape[1]
-    v_kl = (post * (torch.log(post.clamp_min(1e-12)) + math.log(k))).sum(1)
+    log_k = (torch.full((len(post),), math.log(post.shape[1]), device=post.device) if mask is None
+             else mask.sum(1).to(post.dtype).log())
+    v_kl = (post * torch.log(post.clamp_min(1e-12))).sum(1) + log_k
     return GMVAETerms(rec.mean(), covering.mean(), w_kl.mean(), v_kl.mean())
 
 

@@ -7,6 +7,7 @@ a sample is *accepted* as known when its novelty is ``<= threshold`` and rejecte
 from __future__ import annotations
 
 import math
+from typing import Sequence
 
 import numpy as np
 from scipy.stats import rankdata
@@ -155,6 +156,32 @@ def open_set_f_measure(y_true: np.ndarray, y_decided: np.ndarray) -> float:
         return 0.0
     precision, recall = tp / (tp + fp), tp / (tp + fn)
     return float(2 * precision * recall / (precision + recall))
+
+
+def f1_versus_unknowns(y_true: np.ndarray, y_pred: np.ndarray, source: np.ndarray,
+                       unknown_order: Sequence[int], *, num_known: int) -> np.ndarray:
+    """Test macro-F1 as the unknown classes join one at a time (paper 000, Fig. 2, 3, 7, 8).
+
+    Entry Q uses the known test samples plus those of the first Q classes of
+    ``unknown_order`` (``source`` holds each test sample's original label). Q = 0 averages
+    F1 over the known classes only (there is no unknown class yet; rejecting a known
+    sample still costs its recall); Q ≥ 1 over the known classes and the unknown one,
+    as :func:`macro_f1`. Returns an array of length len(unknown_order) + 1."""
+    from sklearn.metrics import f1_score
+
+    y_true, y_pred, source = np.asarray(y_true), np.asarray(y_pred), np.asarray(source)
+    if not (y_true.shape == y_pred.shape == source.shape):
+        raise ValueError(f"y_true, y_pred and source differ in shape: {y_true.shape}, {y_pred.shape}, {source.shape}")
+    missing = [c for c in unknown_order if not np.any((source == c) & (y_true == UNKNOWN))]
+    if missing:
+        raise ValueError(f"unknown classes {missing} have no unknown (−1) test samples in source")
+    known = y_true != UNKNOWN
+    scores = [float(f1_score(y_true[known], y_pred[known], labels=list(range(num_known)), average="macro",
+                             zero_division=0))]
+    for q in range(1, len(unknown_order) + 1):
+        keep = known | np.isin(source, list(unknown_order[:q]))
+        scores.append(macro_f1(y_true[keep], y_pred[keep], num_known))
+    return np.asarray(scores)
 
 
 def validation_f1_curve(y_val: np.ndarray, pred_val: np.ndarray, novelty_val: np.ndarray, *,

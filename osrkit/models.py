@@ -196,26 +196,32 @@ def _mlp(sizes: Sequence[int]) -> nn.Sequential:
 
 
 class SupervisedGMVAE(nn.Module):
-    """The supervised GMVAE of paper 000 (§3.1) with K subclusters in every class.
+    """The supervised GMVAE of paper 000 (§3.1) with K_c subclusters in class c.
 
     Recognition: q(z|x) = N(µ(x), σ²(x)) and q(w|x,y) = N(µ(x,y), σ²(x,y)); generation:
-    w ~ N(0, I), a prior network mapping (w, y) to µ_ck(w), σ²_ck(w) for the K subclusters
-    of class y, and a decoder giving continuous-Bernoulli logits of p(x|z). One
-    reparameterised sample of z and of w per input. ``terms(x, y)`` gives the four ELBO
-    terms (:func:`osrkit.losses.gmvae_terms`); ``embed(x)`` is µ(x), the latent the
+    w ~ N(0, I), a prior network mapping (w, y) to µ_ck(w), σ²_ck(w) for the K_y
+    subclusters of class y, and a decoder giving continuous-Bernoulli logits of p(x|z).
+    ``subclusters`` is one K for every class or one K_c per class (the prior network then
+    outputs max K_c and a mask hides the unused ones). One reparameterised sample of z and
+    of w per input. ``terms(x, y)`` gives the four ELBO terms
+    (:func:`osrkit.losses.gmvae_terms`); ``embed(x)`` is µ(x), the latent the
     nearest-centroid scorers use.
     """
 
-    def __init__(self, num_classes: int, subclusters: int = 1, *, in_dim: int = 784, hidden: Sequence[int] = (256, 128),
-                 z_dim: int = 10, w_dim: int = 10) -> None:
+    def __init__(self, num_classes: int, subclusters: int | Sequence[int] = 1, *, in_dim: int = 784,
+                 hidden: Sequence[int] = (256, 128), z_dim: int = 10, w_dim: int = 10) -> None:
         super().__init__()
-        if num_classes < 1 or subclusters < 1:
-            raise ValueError(f"num_classes and subclusters must be >= 1, got {num_classes} and {subclusters}")
-        self.num_classes, self.subclusters, self.z_dim, self.w_dim = num_classes, subclusters, z_dim, w_dim
+        ks = [subclusters] * num_classes if isinstance(subclusters, int) else [int(k) for k in subclusters]
+        if num_classes < 1 or len(ks) != num_classes or min(ks) < 1:
+            raise ValueError(f"need num_classes >= 1 and one K_c >= 1 per class (or one int for all), "
+                             f"got num_classes={num_classes}, subclusters={subclusters!r}")
+        self.num_classes, self.subclusters, self.z_dim, self.w_dim = num_classes, tuple(ks), z_dim, w_dim
+        self.max_subclusters = max(ks)
+        self.register_buffer("subcluster_mask", torch.arange(self.max_subclusters)[None, :] < torch.tensor(ks)[:, None])
         hidden = list(hidden)
         self.enc_z = _mlp([in_dim, *hidden, 2 * z_dim])
         self.enc_w = _mlp([in_dim + num_classes, *hidden, 2 * w_dim])
-        self.prior = _mlp([w_dim + num_classes, hidden[-1], 2 * subclusters * z_dim])
+        self.prior = _mlp([w_dim + num_classes, hidden[-1], 2 * self.max_subclusters * z_dim])
         self.decoder = _mlp([z_dim, *reversed(hidden), in_dim])
 
     def encode(self, x: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor]:
@@ -227,18 +233,110 @@ class SupervisedGMVAE(nn.Module):
         return self.encode(x)[0]
 
     def prior_params(self, w: torch.Tensor, y: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor]:
-        """µ_yk(w) and log σ²_yk(w) for k = 1..K, each (B, K, z_dim)."""
+        """µ_yk(w) and log σ²_yk(w) for k = 1..max K_c, each (B, max K_c, z_dim); entries
+        k ≥ K_y are unused (``subcluster_mask[y]`` is False there)."""
         onehot = F.one_hot(y, self.num_classes).to(w)
-        mu, logvar = self.prior(torch.cat([w, onehot], 1)).view(len(w), self.subclusters, 2 * self.z_dim).chunk(2, -1)
+        out = self.prior(torch.cat([w, onehot], 1)).view(len(w), self.max_subclusters, 2 * self.z_dim)
+        mu, logvar = out.chunk(2, -1)
         return mu, logvar
 
-    def terms(self, x: torch.Tensor, y: torch.Tensor):
-        from .losses import gmvae_terms
-
+    def _sample(self, x: torch.Tensor, y: torch.Tensor):
         mu_z, logvar_z = self.encode(x)
         z = mu_z + torch.randn_like(mu_z) * (0.5 * logvar_z).exp()
         onehot = F.one_hot(y, self.num_classes).to(x)
         mu_w, logvar_w = self.enc_w(torch.cat([x.flatten(1), onehot], 1)).chunk(2, dim=1)
         w = mu_w + torch.randn_like(mu_w) * (0.5 * logvar_w).exp()
+        return z, mu_z, logvar_z, w, mu_w, logvar_w
+
+    def terms(self, x: torch.Tensor, y: torch.Tensor):
+        from .losses import gmvae_terms
+
+        z, mu_z, logvar_z, w, mu_w, logvar_w = self._sample(x, y)
         mu_p, logvar_p = self.prior_params(w, y)
-        return gmvae_terms(x, self.decoder(z), z, mu_z, logvar_z, mu_w, logvar_w, mu_p, logvar_p)
+        return gmvae_terms(x, self.decoder(z), z, mu_z, logvar_z, mu_w, logvar_w, mu_p, logvar_p,
+                           mask=self.subcluster_mask[y])
+
+    @torch.no_grad()
+    def subcluster_of(self, x: torch.Tensor, y: torch.Tensor) -> torch.Tensor:
+        """The most probable subcluster argmax_j p(v = j | z, w, y) (eq. 1) of each sample,
+        at z = µ(x) and w = µ(x, y)."""
+        from .losses import subcluster_posterior
+
+        mu_z, _ = self.encode(x)
+        onehot = F.one_hot(y, self.num_classes).to(x)
+        mu_w, _ = self.enc_w(torch.cat([x.flatten(1), onehot], 1)).chunk(2, dim=1)
+        mu_p, logvar_p = self.prior_params(mu_w, y)
+        return subcluster_posterior(mu_z, mu_p, logvar_p, self.subcluster_mask[y]).argmax(1)
+
+
+class DHRNet(nn.Module):
+    """A small Deep Hierarchical Reconstruction Net, the model of CROSR (Yoshihashi et al.
+    2019) that paper 000 compares against (§2): a classifier f whose internal layers x_l
+    each feed a lateral bottleneck z_l = h_l(x_l), decoded back top-down by
+    x̃_l = g_l(x̃_{l+1} + h̃_l(z_l)).
+
+    Classifier: Conv(→c1, 3×3)–MaxPool–Conv(→c2, 3×3)–MaxPool–FC(→hidden)–FC(→C), ReLUs.
+    Bottlenecks: z_1 a 1-channel 7×7 map of x_1 (strided conv), z_2 a 1-channel 7×7 map of
+    x_2 (1×1 conv), z_3 a ``top_latent``-vector of the FC layer; z = [z_1, z_2, z_3]
+    flattened (49 + 49 + ``top_latent`` numbers). ``forward`` gives the logits y;
+    ``latent(x)`` gives (y, z) and ``embed(x)`` CROSR's representation [y, z]; ``reconstruct(x)`` the
+    image in [0, 1]. Trained on cross-entropy + L2 reconstruction
+    (:class:`osrkit.losses.DHRNetLoss`). Sized for 28×28 grey digits (quick mode); the
+    paper's CROSR MNIST network is deeper.
+    """
+
+    def __init__(self, num_classes: int, *, in_channels: int = 1, image_size: int = 28,
+                 channels: tuple[int, int] = (32, 64), hidden: int = 128, top_latent: int = 10) -> None:
+        super().__init__()
+        if image_size % 4:
+            raise ValueError(f"DHRNet needs an image side divisible by 4 (two 2×2 poolings), got {image_size}")
+        c1, c2 = channels
+        side = image_size // 4
+        self.num_classes, self.image_shape, self._side, self._c2 = num_classes, (in_channels, image_size, image_size), side, c2
+        # classifier f_l
+        self.conv1 = nn.Conv2d(in_channels, c1, 3, padding=1)
+        self.conv2 = nn.Conv2d(c1, c2, 3, padding=1)
+        self.fc = nn.Linear(c2 * side * side, hidden)
+        self.head = nn.Linear(hidden, num_classes)
+        # lateral encoders h_l and decoders h̃_l
+        self.h1 = nn.Conv2d(c1, 1, 3, stride=2, padding=1)
+        self.h2 = nn.Conv2d(c2, 1, 1)
+        self.h3 = nn.Linear(hidden, top_latent)
+        self.h1_dec = nn.ConvTranspose2d(1, c1, 4, stride=2, padding=1)
+        self.h2_dec = nn.Conv2d(1, c2, 1)
+        self.h3_dec = nn.Linear(top_latent, hidden)
+        # reconstruction network g_l
+        self.g3 = nn.Linear(hidden, c2 * side * side)
+        self.g2 = nn.ConvTranspose2d(c2, c1, 4, stride=2, padding=1)
+        self.g1 = nn.ConvTranspose2d(c1, in_channels, 4, stride=2, padding=1)
+
+    def _forward_all(self, x: torch.Tensor):
+        x1 = F.max_pool2d(F.relu(self.conv1(x)), 2)
+        x2 = F.max_pool2d(F.relu(self.conv2(x1)), 2)
+        x3 = F.relu(self.fc(x2.flatten(1)))
+        return self.head(x3), (self.h1(x1), self.h2(x2), self.h3(x3))
+
+    def forward(self, x: torch.Tensor) -> torch.Tensor:
+        return self._forward_all(x)[0]
+
+    def latent(self, x: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor]:
+        """CROSR's representation: the logits y and the flattened bottlenecks z."""
+        y, zs = self._forward_all(x)
+        return y, torch.cat([z.flatten(1) for z in zs], 1)
+
+    def embed(self, x: torch.Tensor) -> torch.Tensor:
+        """[y, z] as one vector per image (CROSR's space for EVT; NC-D in paper 000)."""
+        return torch.cat(self.latent(x), 1)
+
+    def decode(self, zs) -> torch.Tensor:
+        z1, z2, z3 = zs
+        r3 = F.relu(self.g3(F.relu(self.h3_dec(z3)))).view(-1, self._c2, self._side, self._side)
+        r2 = F.relu(self.g2(r3 + self.h2_dec(z2)))
+        return torch.sigmoid(self.g1(r2 + self.h1_dec(z1)))
+
+    def logits_and_reconstruction(self, x: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor]:
+        y, zs = self._forward_all(x)
+        return y, self.decode(zs).view_as(x)
+
+    def reconstruct(self, x: torch.Tensor) -> torch.Tensor:
+        return self.logits_and_reconstruction(x)[1]

@@ -185,3 +185,102 @@ def plot_image_grid(rows: dict[str, np.ndarray], *, marks: dict[str, np.ndarray]
         fig.suptitle(title, fontsize=10)
     fig.tight_layout()
     return fig
+
+
+# --------------------------------------------------------------------------- GMVAE lesson (paper 000)
+def plot_covering_curves(curves: dict, *, skip: int = 0, ax=None, title: str = "") -> plt.Figure:
+    """Latent-covering loss against reconstruction loss, one line per K, one point per
+    epoch (paper 000 Fig. 6); ``curves`` maps K to an object with ``after(skip)`` giving
+    (reconstruction, covering) (:class:`osrkit.subclusters.TermCurve`). The first ``skip``
+    epochs are left out, as in the paper. Training runs from right to left."""
+    fig, ax = _axes(ax)
+    for i, (k, curve) in enumerate(sorted(curves.items())):
+        rec, cov = curve.after(skip)
+        ax.plot(rec, cov, "-o", ms=2.5, lw=1.2, color=CLASS_COLORS[i % len(CLASS_COLORS)], label=f"K = {k}")
+    ax.set_xlabel("reconstruction loss (nats)")
+    ax.set_ylabel("latent covering loss (nats)")
+    ax.legend(fontsize=8)
+    if title:
+        ax.set_title(title, fontsize=10)
+    return fig
+
+
+def project_2d(features: np.ndarray, *extra: np.ndarray) -> list[np.ndarray]:
+    """PCA of ``features`` to 2-D (fitted on them), applied to ``features`` and to each of
+    ``extra`` (e.g. centroids), so they share one picture."""
+    from sklearn.decomposition import PCA
+
+    F = np.asarray(features, dtype=np.float64)
+    if F.ndim != 2 or len(F) < 2:
+        raise ValueError(f"need 2-D features of at least 2 samples, got shape {F.shape}")
+    if F.shape[1] <= 2:
+        pad = lambda A: np.pad(np.asarray(A, dtype=np.float64), ((0, 0), (0, 2 - F.shape[1])))  # noqa: E731
+        return [pad(F)] + [pad(e) for e in extra]
+    pca = PCA(n_components=2).fit(F)
+    return [pca.transform(F)] + [pca.transform(np.asarray(e, dtype=np.float64)) for e in extra]
+
+
+def plot_embedding(features: np.ndarray, labels: np.ndarray, *, centroids: np.ndarray | None = None,
+                   centroid_labels: np.ndarray | None = None, names: Sequence[str] | None = None, ax=None,
+                   title: str = "", max_points: int = 2000, seed: int = 0) -> plt.Figure:
+    """A latent space in 2-D (PCA) coloured by label (−1 grey, "unknown"), with centroids as
+    stars in their class's colour (paper 000 Fig. 4–5, which use t-SNE)."""
+    fig, ax = _axes(ax)
+    F, labels = np.asarray(features), np.asarray(labels)
+    if len(F) > max_points:
+        keep = np.random.default_rng(seed).choice(len(F), max_points, replace=False)
+        F, labels = F[keep], labels[keep]
+    parts = project_2d(F, centroids) if centroids is not None else project_2d(F)
+    P = parts[0]
+    for c in np.unique(labels):
+        color = UNKNOWN_COLOR if c == -1 else CLASS_COLORS[int(c) % len(CLASS_COLORS)]
+        name = "unknown" if c == -1 else (names[int(c)] if names is not None else str(c))
+        m = labels == c
+        ax.scatter(P[m, 0], P[m, 1], s=4, alpha=0.5, color=color, label=name, rasterized=True)
+    if centroids is not None:
+        owner = np.zeros(len(centroids), int) if centroid_labels is None else np.asarray(centroid_labels)
+        for (cx, cy), c in zip(parts[1], owner):
+            ax.scatter([cx], [cy], marker="*", s=220, color=CLASS_COLORS[int(c) % len(CLASS_COLORS)],
+                       edgecolor="k", linewidth=1.0, zorder=5)
+    ax.set_xticks([])
+    ax.set_yticks([])
+    ax.legend(fontsize=7, markerscale=3, loc="best")
+    if title:
+        ax.set_title(title, fontsize=10)
+    return fig
+
+
+def plot_validation_f1(tau: np.ndarray, f1: np.ndarray, *, picked: float | None = None, current: float | None = None,
+                       ax=None, label: str = "") -> plt.Figure:
+    """Known-validation F1 against the normalised threshold τ (paper 000 Fig. 1), with the
+    saturation pick dashed and an optional current τ (widgets) dotted."""
+    fig, ax = _axes(ax)
+    line, = ax.plot(tau, f1, lw=2, label=label or None)
+    if picked is not None:
+        ax.axvline(picked, color=line.get_color(), ls="--", lw=1.2)
+    if current is not None:
+        ax.axvline(current, color="k", ls=":", lw=1.2)
+    ax.set_xlabel("normalised threshold τ")
+    ax.set_ylabel("known-validation macro-F1")
+    ax.set_xlim(0, 1)
+    ax.set_ylim(0, 1.02)
+    if label:
+        ax.legend(fontsize=8, loc="lower right")
+    return fig
+
+
+def plot_f1_versus_unknowns(curves: dict[str, np.ndarray], *, ax=None, title: str = "") -> plt.Figure:
+    """Test macro-F1 against the number Q of unknown classes, one line per method (paper
+    000 Fig. 7); the legend gives each method's mean over Q."""
+    fig, ax = _axes(ax)
+    for i, (name, f1) in enumerate(curves.items()):
+        f1 = np.asarray(f1)
+        ax.plot(np.arange(len(f1)), f1, "-o", ms=4, color=CLASS_COLORS[i % len(CLASS_COLORS)],
+                label=f"{name} (mean {f1.mean():.2f})")
+    ax.set_xlabel("number Q of unknown classes in the test set")
+    ax.set_ylabel("test macro-F1")
+    ax.set_ylim(0, 1.02)
+    ax.legend(fontsize=8)
+    if title:
+        ax.set_title(title, fontsize=10)
+    return fig

@@ -17,7 +17,7 @@ import torch
 from torch import nn
 
 from .data import known_labels
-from .evt import distances_to_centres
+from .evt import ClassMeanEVT, distances_to_centres
 from .metrics import predict_with_rejection
 from .models import cool_confidence
 from .train import predict_batches
@@ -338,3 +338,54 @@ class NearestCentroidScorer(Scorer):
             return self.centroid_class[nearest], d
         others = (D.sum(1) - d) / (D.shape[1] - 1)
         return self.centroid_class[nearest], d / np.maximum(others, 1e-12)
+
+
+def embedding(model: nn.Module, batch_size: int = 512) -> Callable[[np.ndarray], np.ndarray]:
+    """``X -> model.embed(X)`` as a NumPy function, batched without gradients on the
+    model's device: the ``embed`` argument of :class:`NearestCentroidScorer` for a
+    GMVAE (µ(x)) or a DHRNet ([y, z])."""
+    if not hasattr(model, "embed"):
+        raise TypeError(f"{type(model).__name__} has no embed(x) method to give its latent representation")
+
+    def embed(X: np.ndarray) -> np.ndarray:
+        model.eval()
+        return predict_batches(model.embed, X, batch_size=batch_size, device=_device_of(model)).numpy()
+
+    return embed
+
+
+class CROSREVTScorer(ConfidenceScorer):
+    """CROSR's EVT rule as paper 000 describes it (§2, baseline of §5): one Weibull per
+    class on the tail of the training distances d(x, C_i) = ‖[y, z] − µ_i‖₂ to the class
+    mean (:class:`osrkit.evt.ClassMeanEVT`, correctly classified samples only), and the
+    inclusion probability P(x ∈ C_i) = 1 − WeibullCDF(d(x, C_i)). The prediction is the
+    classifier's argmax y; novelty = 1 − P(x ∈ C_pred), so the paper's threshold of 0.5 on
+    the inclusion probability is a novelty threshold of 0.5."""
+
+    native_name = "inclusion probability P(x ∈ C)"
+
+    def __init__(self, tail_size: int = 20, batch_size: int = 512) -> None:
+        self.tail_size, self.batch_size = tail_size, batch_size
+        self.model: nn.Module | None = None
+        self.evt: ClassMeanEVT | None = None
+
+    def _latent(self, X: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
+        model = self._require_fitted()
+        model.eval()
+        yz = predict_batches(model.embed, X, batch_size=self.batch_size, device=_device_of(model)).numpy()
+        return yz[:, :model.num_classes].argmax(1), yz
+
+    def fit(self, model: nn.Module, X: np.ndarray | None = None, y: np.ndarray | None = None) -> "CROSREVTScorer":
+        if X is None or y is None:
+            raise ValueError("CROSREVTScorer.fit needs the training inputs X and labels y for the Weibull fits")
+        self.model = model
+        pred, yz = self._latent(X)
+        self.evt = ClassMeanEVT(self.tail_size).fit(yz, y, predicted=pred)
+        return self
+
+    def score(self, X: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
+        if self.evt is None:
+            raise RuntimeError("CROSREVTScorer is not fitted: call .fit(model, X, y) first")
+        pred, yz = self._latent(X)
+        outlier = self.evt.outlier_probability(yz)
+        return pred, outlier[np.arange(len(pred)), pred]

@@ -107,7 +107,7 @@ def fit(model: nn.Module, loss_fn: LossFn, X: np.ndarray | torch.Tensor, y: np.n
         weight_decay: float = 0.0, optimizer: str = "adam", seed: int = 0, device: str | torch.device = "auto",
         augment: Callable[[torch.Tensor], torch.Tensor] | None = None, progress: bool = True,
         desc: str = "training", cache_dir: str | os.PathLike | None = None,
-        config: Mapping | None = None) -> History:
+        config: Mapping | None = None, on_epoch_end: Callable[[int, nn.Module], None] | None = None) -> History:
     """Train ``model`` in place on in-memory arrays and return its loss history.
 
     Give either ``epochs`` or ``steps`` (minibatch updates; the paper-004 rings were
@@ -115,6 +115,8 @@ def fit(model: nn.Module, loss_fn: LossFn, X: np.ndarray | torch.Tensor, y: np.n
     ``"sgd"`` (momentum 0.9). ``augment`` maps a batch to an augmented batch. With
     ``cache_dir`` and ``config`` the weights are loaded from a checkpoint if one exists for
     that exact configuration, else trained and saved there atomically.
+    ``on_epoch_end(epoch, model)`` runs after every full pass over the data (epoch counts
+    from 1), e.g. to log per-term losses; the model is back in training mode afterwards.
     """
     if (epochs is None) == (steps is None):
         raise ValueError("give exactly one of epochs= or steps=")
@@ -147,7 +149,8 @@ def fit(model: nn.Module, loss_fn: LossFn, X: np.ndarray | torch.Tensor, y: np.n
     small = sum(p.numel() for p in model.parameters()) < SMALL_MODEL_PARAMETERS
     with cpu_threads(1 if dev.type == "cpu" and small else None):
         history = _train_loop(model, loss_fn, X_t, y_t, opt, steps=steps, epochs=epochs, batch_size=batch_size,
-                              seed=seed, augment=augment, progress=progress, desc=desc, lr=lr)
+                              seed=seed, augment=augment, progress=progress, desc=desc, lr=lr,
+                              on_epoch_end=on_epoch_end)
     model.eval()
     if ckpt is not None:
         _atomic_torch_save(model.state_dict(), ckpt)
@@ -156,7 +159,7 @@ def fit(model: nn.Module, loss_fn: LossFn, X: np.ndarray | torch.Tensor, y: np.n
 
 def _train_loop(model: nn.Module, loss_fn: LossFn, X_t: torch.Tensor, y_t: torch.Tensor,
                 opt: torch.optim.Optimizer, *, steps: int | None, epochs: int | None, batch_size: int,
-                seed: int, augment, progress: bool, desc: str, lr: float) -> History:
+                seed: int, augment, progress: bool, desc: str, lr: float, on_epoch_end=None) -> History:
     """Minibatch updates over shuffled in-memory tensors; stops on a non-finite loss."""
     n, dev = len(X_t), X_t.device
     batches_per_epoch = max(1, math.ceil(n / batch_size))
@@ -194,6 +197,9 @@ def _train_loop(model: nn.Module, loss_fn: LossFn, X_t: torch.Tensor, y_t: torch
                 break
         history.epoch_losses.append(epoch_sum / epoch_count)
         epoch_sum, epoch_count = 0.0, 0
+        if on_epoch_end is not None and (step % batches_per_epoch == 0):
+            on_epoch_end(len(history.epoch_losses), model)
+            model.train()
     bar.close()
     return history
 

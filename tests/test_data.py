@@ -150,8 +150,25 @@ def test_split_with_an_official_test_set_uses_it_whole():
     assert len(split.y_train) + len(split.y_val) == 40
 
 
+def test_grouped_known_classes_merge_labels_and_keep_the_source_digits():
+    """Paper 000 §5.3: "even" = {0, 2}, "odd" = {1, 3}; each digit split on its own."""
+    X, y = _pool()
+    split = data.open_set_split(X, y, [(0, 2), (1, 3)], val_fraction=0.2, test_fraction=0.3, seed=0)
+    assert split.known_classes == ((0, 2), (1, 3)) and split.unknown_classes == (4, 5, 6, 7, 8, 9)
+    assert np.array_equal(split.source_train, y[split.X_train[:, 0].astype(int)])
+    assert np.array_equal(split.y_train, np.array([0, 1, 0, 1])[split.source_train])
+    assert np.bincount(split.source_train).tolist() == [28, 28, 28, 28]      # balanced digits
+    assert np.bincount(split.y_val).tolist() == [14, 14]
+    unknown = split.y_test == -1
+    assert np.array_equal(split.source_test, y[split.X_test[:, 0].astype(int)])
+    assert set(split.source_test[unknown]) == set(range(4, 10)) and set(split.source_test[~unknown]) == {0, 1, 2, 3}
+    with pytest.raises(ValueError, match="duplicates"):
+        data.open_set_split(X, y, [(0, 2), (2, 3)])
+
+
 @pytest.mark.parametrize("kwargs, message", [
     ({"known_classes": []}, "empty"),
+    ({"known_classes": [(0, 1), ()]}, "empty"),
     ({"known_classes": [0, 0]}, "duplicates"),
     ({"known_classes": [0, 12]}, "do not occur"),
     ({"known_classes": [0], "val_fraction": 1.0}, "val_fraction"),

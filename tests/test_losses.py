@@ -64,3 +64,29 @@ def test_one_subcluster_has_no_v_prior_and_covering_is_a_plain_log_ratio():
                 - multivariate_normal([0, -1], np.eye(2)).logpdf(z))
     assert terms.v_prior.item() == pytest.approx(0.0, abs=1e-7)
     assert terms.latent_covering.item() == pytest.approx(expected, rel=1e-5)
+
+
+def test_a_class_with_fewer_subclusters_masks_the_others():
+    """K_c = 1 inside a K = 2 model: the posterior puts everything on subcluster 0, the
+    covering equals the K = 1 value and the v-prior uses log K_c = 0."""
+    x, logits, z, mu_z, lv_z, mu_w, lv_w, mu_p, lv_p = _inputs(K=2)
+    masked = losses.gmvae_terms(x, logits, z, mu_z, lv_z, mu_w, lv_w, mu_p, lv_p, mask=torch.tensor([[True, False]]))
+    single = losses.gmvae_terms(*_inputs(K=1))
+    assert masked.latent_covering.item() == pytest.approx(single.latent_covering.item(), rel=1e-6)
+    assert masked.v_prior.item() == pytest.approx(0.0, abs=1e-7)
+    post = losses.subcluster_posterior(z, mu_p, lv_p, torch.tensor([[True, False]]))
+    assert post.tolist() == [[1.0, 0.0]]
+
+
+def test_dhrnet_loss_is_cross_entropy_plus_summed_squared_error():
+    class Fixed(torch.nn.Module):
+        def logits_and_reconstruction(self, x):
+            return torch.tensor([[2.0, 0.0], [0.0, 0.0]]), torch.full_like(x, 0.5)
+
+    x = torch.tensor([[[[0.0, 1.0]]], [[[0.5, 0.5]]]])
+    y = torch.tensor([0, 1])
+    ce = (-math.log(math.exp(2) / (math.exp(2) + 1)) + math.log(2)) / 2
+    rec = (0.25 + 0.25 + 0.0 + 0.0) / 2          # per-image sums 0.5 and 0, averaged
+    assert losses.DHRNetLoss(rec_weight=3.0)(Fixed(), x, y).item() == pytest.approx(ce + 3 * rec, rel=1e-6)
+    with pytest.raises(ValueError, match="rec_weight"):
+        losses.DHRNetLoss(rec_weight=-1)

@@ -169,3 +169,19 @@ def test_choose_subclusters_picks_k_where_the_drop_diminishes(offsets, expected)
     assert drops[(1, 2)] == pytest.approx(offsets[1] - offsets[0])
     with pytest.raises(ValueError, match="without gaps"):
         metrics.choose_subclusters({1: curves[1], 3: curves[3]})
+
+
+def test_f1_versus_unknowns_adds_one_unknown_class_at_a_time():
+    y_true = np.array([0, 0, 1, 1, -1, -1, -1, -1])
+    source = np.array([0, 0, 1, 1, 7, 7, 9, 9])
+    y_pred = np.array([0, -1, 1, 1, -1, 0, 1, 1])       # digit 7 half rejected, digit 9 never
+    f1 = metrics.f1_versus_unknowns(y_true, y_pred, source, [7, 9], num_known=2)
+    known = y_true >= 0
+    assert f1[0] == pytest.approx(f1_score(y_true[known], y_pred[known], labels=[0, 1], average="macro",
+                                           zero_division=0))
+    keep7 = known | (source == 7)
+    assert f1[1] == pytest.approx(f1_score(y_true[keep7], y_pred[keep7], labels=[0, 1, -1], average="macro"))
+    assert f1[2] == pytest.approx(f1_score(y_true, y_pred, labels=[0, 1, -1], average="macro"))
+    assert f1[2] < f1[1]                                  # the class that is never rejected hurts
+    with pytest.raises(ValueError, match="no unknown"):
+        metrics.f1_versus_unknowns(y_true, y_pred, source, [7, 8], num_known=2)

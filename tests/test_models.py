@@ -78,3 +78,35 @@ def test_gmvae_conditions_the_prior_on_the_class_and_trains():
     emb = model.embed(X).detach()
     # the latent means of the two classes separate
     assert (emb[y == 0].mean(0) - emb[y == 1].mean(0)).norm() > emb.std(0).mean()
+
+
+def test_gmvae_with_one_k_per_class_masks_the_missing_subclusters():
+    torch.manual_seed(0)
+    model = models.SupervisedGMVAE(2, subclusters=(1, 3), in_dim=16, hidden=(32, 16), z_dim=2)
+    assert model.subclusters == (1, 3) and model.max_subclusters == 3
+    assert model.subcluster_mask.tolist() == [[True, False, False], [True, True, True]]
+    X, y = torch.rand(6, 16), torch.tensor([0, 0, 0, 1, 1, 1])
+    assert model.subcluster_of(X, y)[:3].tolist() == [0, 0, 0]      # class 0 has one subcluster
+    assert math.isfinite(model.terms(X, y).loss(v_prior=True).item())
+    with pytest.raises(ValueError, match="one K_c"):
+        models.SupervisedGMVAE(2, subclusters=(1, 2, 3))
+
+
+def test_dhrnet_gives_logits_latent_and_a_reconstruction_of_the_image():
+    torch.manual_seed(0)
+    model = models.DHRNet(3, top_latent=4)
+    x = torch.rand(5, 1, 28, 28)
+    y, z = model.latent(x)
+    assert y.shape == (5, 3) and z.shape == (5, 49 + 49 + 4)
+    assert torch.allclose(model(x), y) and torch.allclose(model.embed(x), torch.cat([y, z], 1))
+    rec = model.reconstruct(x)
+    assert rec.shape == x.shape and rec.min() >= 0 and rec.max() <= 1
+    # the reconstruction path really depends on each lateral code
+    zs = model._forward_all(x)[1]
+    base = model.decode(zs)
+    for i in range(3):
+        changed = list(zs)
+        changed[i] = changed[i] + 1.0
+        assert not torch.allclose(model.decode(changed), base)
+    with pytest.raises(ValueError, match="divisible by 4"):
+        models.DHRNet(2, image_size=30)

@@ -225,3 +225,43 @@ def test_nearest_centroid_scorers_rank_far_points_as_unknown():
         scorers.NearestCentroidScorer("cosine")
     with pytest.raises(RuntimeError, match="not fitted"):
         scorers.NearestCentroidScorer().score(X)
+
+
+def test_crosr_evt_rejects_far_points_at_the_paper_threshold():
+    """CROSR+EVT on a fixed 'DHRNet' whose [y, z] is the input itself: Weibull tails on
+    distances to the class means; inclusion probability 1 − CDF, threshold 0.5."""
+
+    class Identity(nn.Module):
+        num_classes = 2
+
+        def __init__(self):
+            super().__init__()
+            self.dummy = nn.Parameter(torch.zeros(1))
+
+        def embed(self, x):
+            return x
+
+    rng = np.random.default_rng(0)
+    y = np.repeat([0, 1], 100)
+    X = np.zeros((200, 3), np.float32)
+    X[:, 0], X[:, 1] = 5.0 * (y == 0), 5.0 * (y == 1)      # y-part: the logits
+    X[:, :2] += rng.normal(0, 0.5, (200, 2))
+    X[:, 2] = rng.normal(0, 0.5, 200)                       # z-part
+    sc = scorers.CROSREVTScorer(tail_size=20).fit(Identity(), X, y)
+    np.testing.assert_allclose(sc.evt.means, [X[y == 0].mean(0), X[y == 1].mean(0)], rtol=1e-5)
+    pred, nov = sc.score(X)
+    # the Weibull fits the 20 largest of 100 distances: about half of those lie past CDF 0.5
+    assert np.mean(pred == y) > 0.99 and np.mean(nov > 0.5) < 0.15
+    far = X[:20] + np.array([0, 0, 8.0], np.float32)
+    assert np.all(sc.predict(far, 0.5) == -1)
+    assert np.allclose(sc.to_native(nov), 1 - nov)
+    with pytest.raises(TypeError, match="embed"):
+        scorers.embedding(nn.Linear(2, 2))
+
+
+def test_embedding_batches_the_model_embed_without_gradients():
+    model = models.SupervisedGMVAE(2, 2, in_dim=4, hidden=(8,), z_dim=3)
+    X = np.random.default_rng(0).random((10, 4)).astype(np.float32)
+    out = scorers.embedding(model, batch_size=3)(X)
+    assert isinstance(out, np.ndarray) and out.shape == (10, 3)
+    np.testing.assert_allclose(out, model.embed(torch.as_tensor(X)).detach().numpy(), rtol=1e-5, atol=1e-6)

@@ -138,3 +138,23 @@ def test_cpu_threads_restores_after_an_error():
             assert torch.get_num_threads() == 1
             raise KeyError
     assert torch.get_num_threads() == before
+
+
+def test_on_epoch_end_runs_after_every_full_epoch_in_training_mode_afterwards():
+    X = torch.randn(10, 2)
+    y = (X[:, 0] > 0).long()
+    model = torch.nn.Linear(2, 2)
+    seen = []
+
+    def log(epoch, m):
+        m.eval()
+        seen.append((epoch, len(hist_steps)))
+
+    hist_steps = []
+    loss = lambda m, xb, yb: (hist_steps.append(m.training), torch.nn.functional.cross_entropy(m(xb), yb))[1]  # noqa: E731
+    train.fit(model, loss, X, y, epochs=3, batch_size=4, progress=False, on_epoch_end=log)
+    assert seen == [(1, 3), (2, 6), (3, 9)]                  # 3 batches per epoch
+    assert all(hist_steps)                                  # back in training mode after the callback
+    seen.clear(); hist_steps.clear()
+    train.fit(model, loss, X, y, steps=7, batch_size=4, progress=False, on_epoch_end=log)
+    assert seen == [(1, 3), (2, 6)]                          # the cut third epoch is not complete
