@@ -219,10 +219,13 @@ class SupervisedGMVAE(nn.Module):
         self.max_subclusters = max(ks)
         self.register_buffer("subcluster_mask", torch.arange(self.max_subclusters)[None, :] < torch.tensor(ks)[:, None])
         hidden = list(hidden)
+        # the prior network, the only part whose size depends on K, is built last: models
+        # with different K then start from the same encoders and decoder for one seed,
+        # so their loss curves differ by K and not by initialisation (§4's comparison)
         self.enc_z = _mlp([in_dim, *hidden, 2 * z_dim])
         self.enc_w = _mlp([in_dim + num_classes, *hidden, 2 * w_dim])
-        self.prior = _mlp([w_dim + num_classes, hidden[-1], 2 * self.max_subclusters * z_dim])
         self.decoder = _mlp([z_dim, *reversed(hidden), in_dim])
+        self.prior = _mlp([w_dim + num_classes, hidden[-1], 2 * self.max_subclusters * z_dim])
 
     def encode(self, x: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor]:
         """µ(x) and log σ²(x) of q(z|x)."""

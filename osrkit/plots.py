@@ -188,17 +188,19 @@ def plot_image_grid(rows: dict[str, np.ndarray], *, marks: dict[str, np.ndarray]
 
 
 # --------------------------------------------------------------------------- GMVAE lesson (paper 000)
-def plot_covering_curves(curves: dict, *, skip: int = 0, ax=None, title: str = "") -> plt.Figure:
+def plot_covering_curves(curves: dict, *, skip: int = 0, w_prior: bool = False, ax=None,
+                         title: str = "") -> plt.Figure:
     """Latent-covering loss against reconstruction loss, one line per K, one point per
     epoch (paper 000 Fig. 6); ``curves`` maps K to an object with ``after(skip)`` giving
     (reconstruction, covering) (:class:`osrkit.subclusters.TermCurve`). The first ``skip``
-    epochs are left out, as in the paper. Training runs from right to left."""
+    epochs are left out, as in the paper; ``w_prior=True`` plots covering + w-prior.
+    Training runs from right to left."""
     fig, ax = _axes(ax)
     for i, (k, curve) in enumerate(sorted(curves.items())):
-        rec, cov = curve.after(skip)
+        rec, cov = curve.after(skip, w_prior=w_prior)
         ax.plot(rec, cov, "-o", ms=2.5, lw=1.2, color=CLASS_COLORS[i % len(CLASS_COLORS)], label=f"K = {k}")
     ax.set_xlabel("reconstruction loss (nats)")
-    ax.set_ylabel("latent covering loss (nats)")
+    ax.set_ylabel("latent covering + w-prior (nats)" if w_prior else "latent covering loss (nats)")
     ax.legend(fontsize=8)
     if title:
         ax.set_title(title, fontsize=10)

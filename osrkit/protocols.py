@@ -4,6 +4,9 @@ Lesson 02 (paper 004 §IV-B–D): the four MNIST models (plain CNN, COOL, dAE wi
 symmetric and with an asymmetric decoder) behind one name each, their scorers and
 fooling targets, the open-set F-measure against openness (Fig. 4) and 1-class
 recognition ROC curves (Fig. 5).
+
+Lesson 03 (paper 000 §5): the paper's open-set tasks (even/odd MNIST, Fashion-MNIST 6/4)
+and one run of its comparison, GMVAE (NC-U, NC-D) against CROSR (NC-D, EVT).
 """
 from __future__ import annotations
 
@@ -13,7 +16,7 @@ from typing import Sequence
 import numpy as np
 from torch import nn
 
-from . import attacks, data, losses, metrics, models, scorers, train
+from . import attacks, data, losses, metrics, models, scorers, thresholding, train
 
 PAPER_MODELS = ("cnn", "cool", "dae_sym", "dae_asym")
 MODEL_LABELS = {"cnn": "CNN", "cool": "COOL", "dae_sym": "dAE sym", "dae_asym": "dAE asym", "ocsvm": "1-class SVM"}
@@ -266,3 +269,81 @@ def fooling_benchmark(trained: dict[str, nn.Module], split: data.OpenSetSplit, *
                                                    max_steps=max_steps, lr=lr, seed=seed, progress=progress,
                                                    desc=f"fooling {MODEL_LABELS[kind]}")
     return FoolingBenchmark(thresholds, accuracy, fooling, alpha, correct, confidence)
+
+
+# --------------------------------------------------------------------------- lesson 03 (paper 000)
+#: The open-set tasks of paper 000 §5 on grey images: known classes (a tuple is one class
+#: made of several labels), their names, and the validation share of the known training data.
+GMVAE_TASKS = {
+    # §5.3: "even" = {0, 2}, "odd" = {1, 3}; 4,000 of MNIST's ~24,700 known training digits validate
+    "even_odd": {"known": [(0, 2), (1, 3)], "names": ["even", "odd"], "val_fraction": 4000 / 24754},
+    # §5.1: six clothing classes known, sandals/sneakers/bags/ankle boots unknown; 6,000 of 36,000 validate
+    "fashion_6_4": {"known": [0, 1, 2, 3, 4, 6], "names": ["t-shirt", "trouser", "pullover", "dress", "coat", "shirt"],
+                    "val_fraction": 1 / 6},
+}
+
+
+def gmvae_task(task: str, dataset: str, *, seed: int = 0, root=None) -> data.OpenSetSplit:
+    """The split of a paper-000 task (:data:`GMVAE_TASKS`). Offline pools (``mnist5k``)
+    are cut into 60% train, 15% validation and 25% test per digit; the real datasets keep
+    their official test set whole, as the paper does."""
+    if task not in GMVAE_TASKS:
+        raise ValueError(f"unknown task {task!r}; use one of {sorted(GMVAE_TASKS)}")
+    spec = GMVAE_TASKS[task]
+    if dataset in ("mnist5k", "digits"):
+        pool = data.load_dataset(dataset, root=root)
+        return data.open_set_split(pool.X, pool.y, spec["known"], val_fraction=0.2, test_fraction=0.25, seed=seed)
+    tr, te = data.load_dataset(dataset, train=True, root=root), data.load_dataset(dataset, train=False, root=root)
+    return data.open_set_split(tr.X, tr.y, spec["known"], val_fraction=spec["val_fraction"], seed=seed,
+                               X_test=te.X, y_test=te.y)
+
+
+@dataclass
+class GMVAEComparison:
+    """Paper 000's four combinations on one split: the trained GMVAE and DHRNet, each
+    rule's fitted scorer and its :class:`osrkit.thresholding.RuleEvaluation`."""
+
+    gmvae: models.SupervisedGMVAE
+    dhrnet: models.DHRNet
+    subclusters: tuple[int, ...]
+    scorers: dict[str, scorers.Scorer]
+    evaluations: dict[str, thresholding.RuleEvaluation]
+
+    def mean_f1(self) -> dict[str, float]:
+        """Test macro-F1 averaged over Q for every rule."""
+        return {name: ev.mean_f1 for name, ev in self.evaluations.items()}
+
+
+def gmvae_vs_crosr(split: data.OpenSetSplit, subclusters, *, epochs: int, crosr_epochs: int, z_dim: int = 10,
+                   hidden: Sequence[int] = (256, 128), batch_size: int = 64, lr: float = 1e-3,
+                   evt_threshold: float = 0.5, seed: int = 0, device: str = "auto",
+                   progress: bool = True) -> GMVAEComparison:
+    """Train a supervised GMVAE (modified ELBO, K_c subclusters per class) and a DHRNet
+    (cross-entropy + reconstruction), then evaluate GMVAE+NC-U, GMVAE+NC-D, CROSR+NC-D
+    (τ from the saturation of the known-validation F1) and CROSR+EVT (inclusion
+    probability threshold ``evt_threshold``, 0.5 in the paper). NC-D on CROSR uses the same
+    K_c centroids per class as the GMVAE (Algorithm 1 takes K_c as input)."""
+    ks = tuple([int(subclusters)] * split.num_known if np.isscalar(subclusters) else [int(k) for k in subclusters])
+    in_dim = int(np.prod(split.X_train.shape[1:]))
+    train.seed_everything(seed)
+    gmvae = models.SupervisedGMVAE(split.num_known, ks, in_dim=in_dim, hidden=hidden, z_dim=z_dim)
+    train.fit(gmvae, losses.GMVAELoss(), split.X_train, split.y_train, epochs=epochs, batch_size=batch_size, lr=lr,
+              seed=seed, device=device, progress=progress, desc=f"GMVAE K={ks}")
+    train.seed_everything(seed)
+    dhrnet = models.DHRNet(split.num_known, in_channels=split.X_train.shape[1], image_size=split.X_train.shape[-1])
+    train.fit(dhrnet, losses.DHRNetLoss(), split.X_train, split.y_train, epochs=crosr_epochs,
+              batch_size=batch_size, lr=lr, seed=seed, device=device, progress=progress, desc="DHRNet (CROSR)")
+    g_embed, c_embed = scorers.embedding(gmvae), scorers.embedding(dhrnet)
+    fitted = {
+        "GMVAE+NC-U": scorers.NearestCentroidScorer("uncertainty", list(ks), seed).fit(g_embed, split.X_train,
+                                                                                       split.y_train),
+        "GMVAE+NC-D": scorers.NearestCentroidScorer("distance", list(ks), seed).fit(g_embed, split.X_train,
+                                                                                    split.y_train),
+        "CROSR+NC-D": scorers.NearestCentroidScorer("distance", list(ks), seed).fit(c_embed, split.X_train,
+                                                                                    split.y_train),
+        "CROSR+EVT": scorers.CROSREVTScorer().fit(dhrnet, split.X_train, split.y_train),
+    }
+    evaluations = {name: thresholding.evaluate_rule(name, sc, split,
+                                                    threshold=evt_threshold if name == "CROSR+EVT" else None)
+                   for name, sc in fitted.items()}
+    return GMVAEComparison(gmvae, dhrnet, ks, fitted, evaluations)

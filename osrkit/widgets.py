@@ -293,3 +293,136 @@ def fooling_explorer(test_correct: dict[str, np.ndarray], test_confidence: dict[
         draw_fooling_report(fooling_report(test_correct, test_confidence, fooling_confidence, t), fooling_images)
 
     return _slider_panel([slider], draw)
+
+
+# ------------------------------------------------------------ nearest-centroid τ explorer (lesson 03)
+@dataclass
+class NCThresholdReport:
+    """A rule's numbers at one normalised τ: validation F1 there, test macro-F1 with all
+    unknown classes, the F1-versus-Q curve and the test confusion matrix."""
+
+    tau: float
+    val_f1: float
+    test_macro_f1: float
+    f1_by_q: np.ndarray
+    confusion: np.ndarray
+    labels: list[str]
+
+
+def nc_threshold_report(evaluation, y_test: np.ndarray, source_test: np.ndarray, tau: float, *,
+                        class_names: Sequence[str] | None = None) -> NCThresholdReport:
+    """:class:`osrkit.thresholding.RuleEvaluation` of a validation-thresholded rule at
+    normalised τ (raw threshold τ × scale)."""
+    from sklearn.metrics import confusion_matrix
+
+    if evaluation.val_tau is None:
+        raise ValueError(f"{evaluation.name} has a fixed threshold, no validation F1 curve to explore")
+    tau = float(tau)
+    if not 0.0 <= tau <= 1.0:
+        raise ValueError(f"the normalised τ lies in [0, 1], got {tau}")
+    num_known = int(evaluation.test_pred.max()) + 1 if class_names is None else len(class_names)
+    decided = evaluation.decisions(tau * evaluation.scale)
+    names = list(class_names) if class_names is not None else [str(k) for k in range(num_known)]
+    return NCThresholdReport(
+        tau=tau, val_f1=float(np.interp(tau, evaluation.val_tau, evaluation.val_f1)),
+        test_macro_f1=metrics.macro_f1(y_test, decided, num_known),
+        f1_by_q=metrics.f1_versus_unknowns(y_test, decided, source_test, evaluation.unknown_order, num_known=num_known),
+        confusion=confusion_matrix(y_test, decided, labels=list(range(num_known)) + [metrics.UNKNOWN]),
+        labels=names + ["unknown"])
+
+
+def draw_nc_threshold_report(report: NCThresholdReport, evaluation) -> plt.Figure:
+    """Validation F1 against τ (picked τ dashed, this τ dotted), test F1 against Q at this τ
+    and at the picked one, and the test confusion matrix at this τ."""
+    fig, axes = plt.subplots(1, 3, figsize=(14, 4.2))
+    plots.plot_validation_f1(evaluation.val_tau, evaluation.val_f1, picked=evaluation.picked_tau,
+                             current=report.tau, ax=axes[0], label=evaluation.name)
+    plots.plot_f1_versus_unknowns({f"τ = {report.tau:.2f}": report.f1_by_q,
+                                   f"picked τ = {evaluation.picked_tau:.2f}": evaluation.f1_by_q}, ax=axes[1])
+    plots.plot_confusion(report.confusion, report.labels, ax=axes[2], title="test, all unknown classes")
+    fig.suptitle(f"{evaluation.name}: τ = {report.tau:.3f}  |  validation F1 {report.val_f1:.3f}  |  "
+                 f"test macro-F1 {report.test_macro_f1:.3f}  |  mean over Q {np.mean(report.f1_by_q):.3f}",
+                 fontsize=10)
+    fig.tight_layout()
+    return fig
+
+
+def nc_threshold_explorer(evaluations: dict, y_test: np.ndarray, source_test: np.ndarray, *,
+                          class_names: Sequence[str] | None = None):
+    """A rule selector (NC-D, NC-U, …) and a normalised-τ slider driving
+    :func:`nc_threshold_report`."""
+    import ipywidgets as w
+
+    names = [n for n, e in evaluations.items() if e.val_tau is not None]
+    if not names:
+        raise ValueError("no validation-thresholded rule to explore")
+    rule = w.Dropdown(options=names, value=names[0], description="rule")
+    slider = w.FloatSlider(value=evaluations[names[0]].picked_tau, min=0.0, max=1.0, step=0.005, description="τ",
+                           readout_format=".3f", continuous_update=False, layout=w.Layout(width="60%"))
+
+    def draw(name: str, tau: float) -> None:
+        ev = evaluations[name]
+        draw_nc_threshold_report(nc_threshold_report(ev, y_test, source_test, tau, class_names=class_names), ev)
+
+    return _slider_panel([rule, slider], draw)
+
+
+# ------------------------------------------------------------ subcluster explorer (lesson 03)
+@dataclass
+class SubclusterReport:
+    """How a single-class GMVAE with K subclusters splits its class: each image's most
+    probable subcluster (eq. 1) against its original label (e.g. the digit)."""
+
+    subclusters: int
+    assignment: np.ndarray
+    table: np.ndarray            # rows: original labels, columns: subclusters
+    row_labels: list[int]
+    purity: float                # fraction of images in their subcluster's majority label
+
+
+def subcluster_report(model, X: np.ndarray, source: np.ndarray) -> SubclusterReport:
+    """Assign each image to argmax_j p(v = j | z, w, y) and cross-tabulate with ``source``."""
+    import torch
+
+    X_t = torch.as_tensor(np.asarray(X, dtype=np.float32))
+    assignment = model.subcluster_of(X_t, torch.zeros(len(X_t), dtype=torch.long)).numpy()
+    source = np.asarray(source)
+    rows = sorted(int(v) for v in np.unique(source))
+    k = model.max_subclusters
+    table = np.array([[np.sum((source == r) & (assignment == j)) for j in range(k)] for r in rows])
+    return SubclusterReport(k, assignment, table, rows, float(table.max(0).sum() / max(len(source), 1)))
+
+
+def draw_subcluster_report(report: SubclusterReport, features: np.ndarray, *, title: str = "") -> plt.Figure:
+    """The class's latent µ(x) in 2-D (PCA) coloured by subcluster, and the table."""
+    fig, axes = plt.subplots(1, 2, figsize=(10, 4), gridspec_kw={"width_ratios": [1.3, 1]})
+    plots.plot_embedding(features, report.assignment, names=[f"subcluster {j}" for j in range(report.subclusters)], ax=axes[0],
+                         title=title or f"K = {report.subclusters}")
+    axes[1].axis("off")
+    cells = [[str(v) for v in row] for row in report.table]
+    tab = axes[1].table(cellText=cells, rowLabels=[f"digit {r}" for r in report.row_labels],
+                        colLabels=[f"sub {j}" for j in range(report.subclusters)], loc="center")
+    tab.scale(1, 1.6)
+    axes[1].set_title(f"images per subcluster (purity {report.purity:.2f})", fontsize=10)
+    fig.tight_layout()
+    return fig
+
+
+def subcluster_explorer(models: dict, images: dict, sources: dict):
+    """Pick a class and a K: the single-class GMVAE trained with that K (from
+    :func:`osrkit.subclusters.subcluster_curves`) shows its subclusters."""
+    import ipywidgets as w
+
+    from .scorers import embedding
+
+    classes = list(models)
+    cls = w.Dropdown(options=classes, value=classes[0], description="class")
+    ks = sorted(models[classes[0]])
+    k = w.SelectionSlider(options=ks, value=ks[min(1, len(ks) - 1)], description="K")
+
+    def draw(name: str, k_value: int) -> None:
+        model = models[name][k_value]
+        report = subcluster_report(model, images[name], sources[name])
+        draw_subcluster_report(report, embedding(model)(images[name]), title=f"{name}, K = {k_value}")
+
+    return _slider_panel([cls, k], draw)

@@ -125,12 +125,27 @@ def test_saturation_threshold_on_a_synthetic_f1_curve():
     """F1 rises with slope 2 from τ = 0.2 to 0.7, then stays flat: τ̃ = 0.2, pick 0.7."""
     tau = np.round(np.linspace(0, 1, 101), 10)
     f1 = np.clip(2 * (tau - 0.2), 0, 1)
-    assert metrics.saturation_threshold(tau, f1) == pytest.approx(0.7)
+    assert metrics.saturation_threshold(tau, f1, step=0.01) == pytest.approx(0.7)
     # a gentle shoulder (slope 0.5 > ε2) after the rise is not yet saturation
     f1_shoulder = np.where(tau < 0.7, f1, 1 + 0.5 * (tau - 0.7)).clip(max=1.1)
-    assert metrics.saturation_threshold(tau, f1_shoulder) == pytest.approx(0.9)
+    assert metrics.saturation_threshold(tau, f1_shoulder, step=0.01) == pytest.approx(0.9)
+    # the default step h = 0.05 looks ahead: F1 gains 2·(0.7 − τ) over [τ, τ + h] near the kink,
+    # ≤ ε2·h = 0.02 from τ = 0.69 on (0.70 when rounding tips the equality)
+    assert metrics.saturation_threshold(tau, f1) == pytest.approx(0.695, abs=0.006)
     with pytest.raises(ValueError, match="never rises"):
         metrics.saturation_threshold(tau, 0.1 * tau)
+    with pytest.raises(ValueError, match="step"):
+        metrics.saturation_threshold(tau, f1, step=2.0)
+
+
+def test_saturation_threshold_sees_through_the_staircase_of_a_finite_validation_set():
+    """F1 of 60 samples per class is a staircase; on a fine grid a one-sample jump looks
+    steep and the next flat stair saturated. The 0.05 step follows the real rise."""
+    tau = np.linspace(0, 1, 401)
+    smooth = np.clip(1.8 * (tau - 0.1), 0, 1)                # saturates at τ ≈ 0.656
+    stairs = np.floor(smooth * 60) / 60
+    assert metrics.saturation_threshold(tau, stairs, step=tau[1]) < 0.15     # the pitfall
+    assert metrics.saturation_threshold(tau, stairs) == pytest.approx(0.656, abs=0.03)
 
 
 def test_validation_f1_curve_ends_with_everything_accepted():

@@ -76,3 +76,29 @@ def test_one_class_dae_learns_its_digit_instead_of_a_constant_image():
     pool = protocols.data.load_dataset("mnist5k")
     roc = protocols.one_class_roc(pool.X[:2500], pool.y[:2500], [0], epochs=8, batch_size=32, progress=False)
     assert roc.auc_per_digit["dae_sym"][0] > 0.85
+
+
+def test_gmvae_task_even_odd_on_mnist5k_groups_digits_and_keeps_them_balanced():
+    split = protocols.gmvae_task("even_odd", "mnist5k", seed=1)
+    assert split.known_classes == ((0, 2), (1, 3)) and split.unknown_classes == (4, 5, 6, 7, 8, 9)
+    assert np.bincount(split.source_train).tolist()[:4] == [300] * 4          # 500 per digit: 60% train
+    assert np.bincount(split.y_val).tolist() == [150, 150]
+    assert np.bincount(split.source_test).tolist() == [125] * 10
+    with pytest.raises(ValueError, match="unknown task"):
+        protocols.gmvae_task("cifar_animals", "mnist5k")
+
+
+def test_gmvae_vs_crosr_evaluates_the_four_rules_at_their_thresholds():
+    X, y = _tiny_digits(60, classes=4, seed=3)
+    split = protocols.data.open_set_split(X, y, [(0, 2), (1,)], val_fraction=0.3, test_fraction=0.3, seed=0)
+    comp = protocols.gmvae_vs_crosr(split, [2, 1], epochs=2, crosr_epochs=2, z_dim=3, hidden=(32, 16),
+                                    progress=False)
+    assert comp.subclusters == (2, 1) and comp.gmvae.subclusters == (2, 1)
+    assert list(comp.evaluations) == ["GMVAE+NC-U", "GMVAE+NC-D", "CROSR+NC-D", "CROSR+EVT"]
+    assert comp.evaluations["CROSR+EVT"].threshold == 0.5 and comp.evaluations["CROSR+EVT"].val_tau is None
+    assert len(comp.scorers["GMVAE+NC-U"].centroids) == 3 and len(comp.scorers["CROSR+NC-D"].centroids) == 3
+    for name, ev in comp.evaluations.items():
+        assert len(ev.f1_by_q) == 2 and np.all((0 <= ev.f1_by_q) & (ev.f1_by_q <= 1))
+        if name != "CROSR+EVT":
+            assert ev.threshold == pytest.approx(ev.picked_tau * ev.scale)
+    assert set(comp.mean_f1()) == set(comp.evaluations)

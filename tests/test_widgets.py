@@ -110,3 +110,56 @@ def test_fooling_report_by_hand():
     fig = widgets.draw_fooling_report(rep, {"cnn": np.zeros((2, 1, 4, 4)), "dae": np.ones((2, 1, 4, 4))})
     assert len(fig.axes) == 1
     plt.close("all")
+
+
+def test_nc_threshold_report_matches_the_rule_at_its_picked_tau_and_refuses_fixed_rules():
+    from test_thresholding import blob_split
+
+    from osrkit import metrics, scorers, thresholding
+
+    split = blob_split()
+    sc = scorers.NearestCentroidScorer("uncertainty").fit(None, split.X_train, split.y_train)
+    ev = thresholding.evaluate_rule("NC-U", sc, split)
+    rep = widgets.nc_threshold_report(ev, split.y_test, split.source_test, ev.picked_tau, class_names=["a", "b"])
+    assert np.allclose(rep.f1_by_q, ev.f1_by_q)
+    assert rep.test_macro_f1 == pytest.approx(metrics.macro_f1(split.y_test, ev.decisions(), 2))
+    assert rep.confusion.sum() == len(split.y_test) and rep.labels == ["a", "b", "unknown"]
+    # τ = 1 accepts every validation sample; τ = 0 rejects every test sample
+    assert widgets.nc_threshold_report(ev, split.y_test, split.source_test, 1.0).val_f1 == pytest.approx(ev.val_f1[-1])
+    nothing = widgets.nc_threshold_report(ev, split.y_test, split.source_test, 0.0)
+    assert nothing.confusion[:, :-1].sum() == 0 and nothing.val_f1 == 0.0
+    fig = widgets.draw_nc_threshold_report(rep, ev)
+    assert len(fig.axes) == 3
+    with pytest.raises(ValueError, match=r"\[0, 1\]"):
+        widgets.nc_threshold_report(ev, split.y_test, split.source_test, 1.5)
+    fixed = thresholding.evaluate_rule("EVT", sc, split, threshold=0.5)
+    with pytest.raises(ValueError, match="fixed threshold"):
+        widgets.nc_threshold_report(fixed, split.y_test, split.source_test, 0.5)
+    panel = widgets.nc_threshold_explorer({"NC-U": ev, "EVT": fixed}, split.y_test, split.source_test)
+    assert list(panel.children[0].options) == ["NC-U"]
+    panel.children[1].value = 0.3
+    plt.close("all")
+
+
+def test_subcluster_report_cross_tabulates_subclusters_and_digits():
+    import torch
+
+    from osrkit import models
+
+    class TwoWay(models.SupervisedGMVAE):
+        """Subcluster = whether the first pixel is bright."""
+
+        def subcluster_of(self, x, y):
+            return (x.flatten(1)[:, 0] > 0.5).long()
+
+    model = TwoWay(1, 2, in_dim=4, hidden=(8,), z_dim=2)
+    X = np.array([[0.9, 0, 0, 0], [0.8, 0, 0, 0], [0.1, 0, 0, 0], [0.2, 0, 0, 0], [0.7, 0, 0, 0]], np.float32)
+    source = np.array([2, 2, 0, 0, 0])
+    rep = widgets.subcluster_report(model, X, source)
+    assert rep.row_labels == [0, 2] and rep.table.tolist() == [[2, 1], [0, 2]]
+    assert rep.purity == pytest.approx(4 / 5)
+    fig = widgets.draw_subcluster_report(rep, model.embed(torch.as_tensor(X)).detach().numpy())
+    assert len(fig.axes) == 2
+    panel = widgets.subcluster_explorer({"even": {1: model, 2: model}}, {"even": X}, {"even": source})
+    panel.children[1].value = 1
+    plt.close("all")

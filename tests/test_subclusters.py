@@ -1,0 +1,77 @@
+"""Choosing K (paper 000 §4) on data whose number of subclusters we know."""
+import numpy as np
+import pytest
+import torch
+
+from osrkit import models, subclusters
+
+
+def _two_blobs(n=128, seed=0):
+    """One class of 16-pixel 'images' made of two well-separated kinds (like 0s and 2s)."""
+    rng = np.random.default_rng(seed)
+    kind = rng.integers(0, 2, n)
+    base = np.where(kind[:, None] == 0, np.r_[np.full(8, 0.9), np.full(8, 0.1)], np.r_[np.full(8, 0.1), np.full(8, 0.9)])
+    return np.clip(base + rng.normal(0, 0.05, (n, 16)), 0.01, 0.99).astype(np.float32), kind
+
+
+def test_mean_terms_is_repeatable_and_leaves_the_global_rng_alone():
+    model = models.SupervisedGMVAE(1, 2, in_dim=16, hidden=(16,), z_dim=2)
+    X = torch.as_tensor(_two_blobs()[0])
+    y = torch.zeros(len(X), dtype=torch.long)
+    torch.manual_seed(123)
+    expected_next = torch.rand(1)
+    torch.manual_seed(123)
+    a = subclusters.mean_terms(model, X, y, samples=4, seed=7)
+    assert torch.rand(1) == expected_next
+    b = subclusters.mean_terms(model, X, y, samples=4, seed=7)
+    assert a == b and set(a) == {"reconstruction", "latent_covering", "w_prior"}
+    # averaging over more samples: the same quantity, estimated with less noise
+    many = subclusters.mean_terms(model, X, y, samples=64, seed=1)["latent_covering"]
+    assert abs(a["latent_covering"] - many) < 0.5 * abs(many) + 0.5
+
+
+def test_two_true_subclusters_cover_better_with_k_2_and_the_curves_have_one_point_per_epoch():
+    X, kind = _two_blobs(256)
+    curves, trained = subclusters.subcluster_curves(X, ks=(1, 2), epochs=30, batch_size=32, lr=3e-3, z_dim=2,
+                                                    hidden=(32,), samples=4, progress=False)
+    assert set(curves) == {1, 2} and all(len(c.reconstruction) == 30 == len(c.latent_covering) for c in curves.values())
+    late = {k: np.mean(c.latent_covering[-5:]) for k, c in curves.items()}
+    assert late[2] < late[1] - 0.3
+    # K = 2's subclusters are the two kinds of image (eq. 1 posterior), up to their order
+    sub = trained[2].subcluster_of(torch.as_tensor(X), torch.zeros(len(X), dtype=torch.long)).numpy()
+    agreement = max(np.mean(sub == kind), np.mean(sub != kind))
+    assert agreement > 0.9
+    rec, cov = curves[2].after(10)
+    assert len(rec) == 20 and np.array_equal(cov, curves[2].latent_covering[10:])
+
+
+def test_choose_per_class_runs_every_class_and_refuses_a_skip_that_leaves_no_curve():
+    X0, _ = _two_blobs(128, seed=1)
+    X1 = np.clip(0.5 + np.random.default_rng(2).normal(0, 0.05, (128, 16)), 0.01, 0.99).astype(np.float32)
+    X, y = np.concatenate([X0, X1]), np.repeat([0, 1], 128)
+    choices = subclusters.choose_per_class(X, y, ["two kinds", "one kind"], ks=(1, 2), epochs=20, batch_size=32,
+                                           lr=3e-3, z_dim=2, hidden=(32,), samples=2, progress=False)
+    assert [c.name for c in choices] == ["two kinds", "one kind"] and all(c.skip == 10 for c in choices)
+    assert all(len(c.curves[k].restart_losses) == 2 for c in choices for k in (1, 2))     # best of 2 runs
+    assert set(choices[0].drops) == {(1, 2)} == set(choices[0].drops_covering_only)
+    assert choices[0].chosen == 2 and choices[0].drops[(1, 2)] > 0.1
+    assert choices[0].drops[(1, 2)] > choices[1].drops[(1, 2)]      # one blob: a second subcluster buys less
+    with pytest.raises(ValueError, match="skip"):
+        subclusters.choose_per_class(X, y, epochs=4, skip=3, progress=False)
+    with pytest.raises(ValueError, match="names"):
+        subclusters.choose_per_class(X, y, ["only one"], epochs=4, progress=False)
+
+
+def test_restarts_keep_the_run_with_the_lowest_final_loss_and_log_from_skips_early_epochs():
+    X, _ = _two_blobs(96, seed=4)
+    curves, trained = subclusters.subcluster_curves(X, ks=(2,), epochs=8, batch_size=32, lr=3e-3, z_dim=2,
+                                                    hidden=(16,), samples=2, restarts=3, log_from=5, progress=False)
+    curve = curves[2]
+    assert len(curve.restart_losses) == 3 and curve.final_loss == min(curve.restart_losses)
+    assert curve.first_epoch == 6 and len(curve.reconstruction) == 3
+    rec, _ = curve.after(5)
+    assert len(rec) == 3 and len(curve.after(6)[0]) == 2          # epochs are counted from the first
+    assert subclusters.mean_terms(trained[2], torch.as_tensor(X), torch.zeros(96, dtype=torch.long), samples=2)[
+        "reconstruction"] == pytest.approx(curve.reconstruction[-1], rel=0.05)
+    with pytest.raises(ValueError, match="restarts"):
+        subclusters.subcluster_curves(X, ks=(1,), epochs=4, restarts=0, progress=False)
