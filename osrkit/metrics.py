@@ -255,15 +255,16 @@ def covering_drop(reconstruction_a: np.ndarray, covering_a: np.ndarray, reconstr
     return float(np.mean(np.interp(grid, *curves[0]) - np.interp(grid, *curves[1])))
 
 
-def choose_subclusters(curves: dict[int, tuple[np.ndarray, np.ndarray]], *, ratio: float = 0.5,
+def choose_subclusters(curves: dict[int, tuple[np.ndarray, np.ndarray]], *, ratio: float = 1.0,
                        min_drop: float = 0.1) -> tuple[int, dict[tuple[int, int], float]]:
     """Pick K from one class's (reconstruction, covering) curves for K = 1, 2, … (paper 000 §4).
 
-    The rule: d_K = :func:`covering_drop` from K to K + 1. K = 1 when d_1 ≤ ``min_drop``
-    (a second subcluster buys nothing); otherwise the first K ≥ 2 whose next drop has
-    diminished, d_K ≤ ``ratio`` × d_(K−1); otherwise the largest K tried. The paper's
-    even/odd MNIST drops (0.86 then 0.22; 1.23 then −0.09) both give K = 2.
-    Returns K and the drops keyed by (K, K + 1)."""
+    The rule, the paper's "when the decreases begin to diminish" written out: d_K =
+    :func:`covering_drop` from K to K + 1. K = 1 when d_1 ≤ ``min_drop`` (a second
+    subcluster buys nothing); otherwise the first K ≥ 2 whose drop is smaller than the one
+    before, d_K < ``ratio`` × d_(K−1) (``ratio`` < 1 asks for a clearer elbow); otherwise
+    the largest K tried. The paper's even/odd MNIST drops (0.86 then 0.22; 1.23 then −0.09)
+    both give K = 2. Returns K and the drops keyed by (K, K + 1)."""
     ks = sorted(curves)
     if len(ks) < 2 or ks != list(range(ks[0], ks[0] + len(ks))) or ks[0] != 1:
         raise ValueError(f"give curves for K = 1, 2, … without gaps, got K = {ks}")
@@ -271,6 +272,6 @@ def choose_subclusters(curves: dict[int, tuple[np.ndarray, np.ndarray]], *, rati
     if drops[(1, 2)] <= min_drop:
         return 1, drops
     for k in ks[1:-1]:
-        if drops[(k, k + 1)] <= ratio * drops[(k - 1, k)]:
+        if drops[(k, k + 1)] < ratio * drops[(k - 1, k)]:
             return k, drops
     return ks[-1], drops

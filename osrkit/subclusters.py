@@ -135,7 +135,7 @@ def subcluster_curves(X: np.ndarray, ks=(1, 2, 3), *, epochs: int = 40, batch_si
     return curves, models
 
 
-def select_subclusters(curves: dict[int, TermCurve], *, skip: int, w_prior: bool = True, ratio: float = 0.5,
+def select_subclusters(curves: dict[int, TermCurve], *, skip: int, w_prior: bool = True, ratio: float = 1.0,
                        min_drop: float = 0.1) -> tuple[int, dict[tuple[int, int], float]]:
     """:func:`osrkit.metrics.choose_subclusters` on the curves without their first ``skip``
     epochs, comparing covering + w-prior (default) or the covering alone."""
@@ -158,7 +158,7 @@ class ClassChoice:
 
 
 def choose_per_class(X: np.ndarray, y: np.ndarray, names=None, *, ks=(1, 2, 3), epochs: int = 40,
-                     skip: int | None = None, restarts: int = 2, ratio: float = 0.5, min_drop: float = 0.1,
+                     skip: int | None = None, restarts: int = 2, ratio: float = 1.0, min_drop: float = 0.1,
                      seed: int = 0, progress: bool = True, **curve_kwargs) -> list[ClassChoice]:
     """§4 for every known class c = 0..C−1 of (X, y): :func:`subcluster_curves` on the
     class's images alone (best of ``restarts`` runs per K), then

@@ -176,11 +176,14 @@ def test_covering_drop_is_the_mean_gap_on_the_shared_range():
 @pytest.mark.parametrize("offsets, expected", [((0.0, 0.86, 1.08), 2),    # the paper's "even": 0.86 then 0.22
                                                ((0.0, 1.23, 1.14), 2),    # "odd": 1.23 then −0.09
                                                ((0.0, 0.05, 0.1), 1),     # a second subcluster buys nothing
-                                               ((0.0, 0.5, 1.0), 3)])     # still dropping at the largest K tried
+                                               ((0.0, 0.5, 1.2), 3),      # the drops grow: still rising at K = 3
+                                               ((0.0, 1.58, 2.82), 2)])   # 1.58 then 1.24: diminishing, if barely
 def test_choose_subclusters_picks_k_where_the_drop_diminishes(offsets, expected):
     curves = {k + 1: _curve(o) for k, o in enumerate(offsets)}
     k, drops = metrics.choose_subclusters(curves)
     assert k == expected
+    if offsets == (0.0, 1.58, 2.82):                                     # a stricter elbow asks for more
+        assert metrics.choose_subclusters(curves, ratio=0.5)[0] == 3
     assert drops[(1, 2)] == pytest.approx(offsets[1] - offsets[0])
     with pytest.raises(ValueError, match="without gaps"):
         metrics.choose_subclusters({1: curves[1], 3: curves[3]})
