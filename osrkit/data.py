@@ -249,7 +249,8 @@ def open_set_split(X: np.ndarray, y: np.ndarray, known_classes: Sequence[int], *
     if len(X) != len(y):
         raise ValueError(f"X and y differ in length: {len(X)} vs {len(y)}")
     classes = np.unique(y)
-    groups = [tuple(int(c) for c in (k if isinstance(k, (tuple, list, np.ndarray)) else (k,))) for k in known_classes]
+    is_group = [isinstance(k, (tuple, list, np.ndarray)) for k in known_classes]
+    groups = [tuple(int(c) for c in (k if grouped else (k,))) for k, grouped in zip(known_classes, is_group)]
     if not groups or not all(groups):
         raise ValueError("known_classes is empty (or has an empty group): give at least one class label")
     known = tuple(c for g in groups for c in g)
@@ -298,8 +299,7 @@ def open_set_split(X: np.ndarray, y: np.ndarray, known_classes: Sequence[int], *
         raise ValueError("the training part is empty: lower val_fraction/test_fraction or give more samples")
     if len(y_te) == 0:
         raise ValueError("the test part is empty: raise test_fraction or pass X_test/y_test")
-    known_out = tuple(g if len(g) > 1 or isinstance(k, (tuple, list, np.ndarray)) else g[0]
-                      for g, k in zip(groups, known_classes))
+    known_out = tuple(g if grouped else g[0] for g, grouped in zip(groups, is_group))
     return OpenSetSplit(X_tr, y_tr, X_va, y_va, X_te, y_te, known_out, unknown, s_tr, s_va, s_te)
 
 

@@ -243,11 +243,16 @@ class SupervisedGMVAE(nn.Module):
         mu, logvar = out.chunk(2, -1)
         return mu, logvar
 
+    def encode_w(self, x: torch.Tensor, y: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor]:
+        """µ(x, y) and log σ²(x, y) of q(w|x,y)."""
+        onehot = F.one_hot(y, self.num_classes).to(x)
+        mu, logvar = self.enc_w(torch.cat([x.flatten(1), onehot], 1)).chunk(2, dim=1)
+        return mu, logvar
+
     def _sample(self, x: torch.Tensor, y: torch.Tensor):
         mu_z, logvar_z = self.encode(x)
         z = mu_z + torch.randn_like(mu_z) * (0.5 * logvar_z).exp()
-        onehot = F.one_hot(y, self.num_classes).to(x)
-        mu_w, logvar_w = self.enc_w(torch.cat([x.flatten(1), onehot], 1)).chunk(2, dim=1)
+        mu_w, logvar_w = self.encode_w(x, y)
         w = mu_w + torch.randn_like(mu_w) * (0.5 * logvar_w).exp()
         return z, mu_z, logvar_z, w, mu_w, logvar_w
 
@@ -266,8 +271,7 @@ class SupervisedGMVAE(nn.Module):
         from .losses import subcluster_posterior
 
         mu_z, _ = self.encode(x)
-        onehot = F.one_hot(y, self.num_classes).to(x)
-        mu_w, _ = self.enc_w(torch.cat([x.flatten(1), onehot], 1)).chunk(2, dim=1)
+        mu_w, _ = self.encode_w(x, y)
         mu_p, logvar_p = self.prior_params(mu_w, y)
         return subcluster_posterior(mu_z, mu_p, logvar_p, self.subcluster_mask[y]).argmax(1)
 

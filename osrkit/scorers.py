@@ -371,8 +371,7 @@ class CROSREVTScorer(ConfidenceScorer):
 
     def _latent(self, X: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
         model = self._require_fitted()
-        model.eval()
-        yz = predict_batches(model.embed, X, batch_size=self.batch_size, device=_device_of(model)).numpy()
+        yz = embedding(model, self.batch_size)(X)
         return yz[:, :model.num_classes].argmax(1), yz
 
     def fit(self, model: nn.Module, X: np.ndarray | None = None, y: np.ndarray | None = None) -> "CROSREVTScorer":

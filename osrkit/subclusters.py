@@ -76,10 +76,10 @@ def mean_terms(model: SupervisedGMVAE, X: torch.Tensor, y: torch.Tensor, *, samp
     try:
         for _ in range(samples):
             for i in range(0, len(X), batch_size):
-                t = model.terms(X[i:i + batch_size], y[i:i + batch_size])
-                n = len(X[i:i + batch_size])
+                xb = X[i:i + batch_size]
+                t = model.terms(xb, y[i:i + batch_size])
                 for name in totals:
-                    totals[name] += float(getattr(t, name)) * n
+                    totals[name] += float(getattr(t, name)) * len(xb)
     finally:
         torch.random.set_rng_state(gen_state)
         model.train(was_training)
@@ -107,7 +107,7 @@ def subcluster_curves(X: np.ndarray, ks=(1, 2, 3), *, epochs: int = 40, batch_si
     dev = resolve_device(device)
     Xt = torch.as_tensor(X.reshape(len(X), -1), device=dev)
     yt = torch.zeros(len(X), dtype=torch.long, device=dev)
-    curves, models = {}, {}
+    curves, models, tried = {}, {}, {}
     runs = [(int(k), r) for k in ks for r in range(restarts)]
     for k, r in tqdm(runs, desc=desc, disable=not progress, leave=False):
         run_seed = seed + 1000 * r
@@ -126,12 +126,11 @@ def subcluster_curves(X: np.ndarray, ks=(1, 2, 3), *, epochs: int = 40, batch_si
         fit(model, GMVAELoss(), Xt, yt, epochs=epochs, batch_size=batch_size, lr=lr, seed=run_seed, device=dev,
             progress=progress, desc=f"{desc}={k}" + (f", run {r + 1}/{restarts}" if restarts > 1 else ""),
             on_epoch_end=log_terms)
-        losses_so_far = curves[k].restart_losses if k in curves else []
-        curve.restart_losses = losses_so_far + [curve.final_loss]
+        tried.setdefault(k, []).append(curve.final_loss)
         if k not in curves or curve.final_loss < curves[k].final_loss:
             curves[k], models[k] = curve, model
-        else:
-            curves[k].restart_losses = curve.restart_losses
+    for k, curve in curves.items():
+        curve.restart_losses = tried[k]
     return curves, models
 
 
