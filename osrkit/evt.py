@@ -55,6 +55,25 @@ def fit_weibull_tail(distances: np.ndarray, tail_size: int = 20) -> Weibull:
     return fit_weibull(d[-tail_size:])
 
 
+def class_means(features: np.ndarray, labels: np.ndarray, predicted: np.ndarray | None = None,
+                min_samples: int = 1) -> tuple[np.ndarray, list[np.ndarray]]:
+    """Mean vector of each known class 0..C−1 and the features it averaged. ``predicted``
+    keeps only the correctly classified samples: OpenMax's mean activation vectors, and the
+    anchors of a CAC network after training (paper 001 §3.3). Raises if a class keeps
+    fewer than ``min_samples``."""
+    F, y = np.asarray(features, dtype=np.float64), np.asarray(labels)
+    keep = np.ones(len(y), bool) if predicted is None else np.asarray(predicted) == y
+    means, members = [], []
+    for c in known_labels(y):
+        Fc = F[keep & (y == c)]
+        if len(Fc) < max(1, min_samples):
+            raise ValueError(f"class {c} has {len(Fc)} {'correctly classified ' if predicted is not None else ''}"
+                             f"samples, fewer than the {max(1, min_samples)} needed: train longer or give more data")
+        means.append(Fc.mean(0))
+        members.append(Fc)
+    return np.stack(means), members
+
+
 class ClassMeanEVT:
     """Per-class mean vectors of correctly classified training features and one Weibull
     tail per class on the Euclidean distances to that mean (CROSR's EVT on [y, z]; OpenMax
@@ -67,17 +86,9 @@ class ClassMeanEVT:
 
     def fit(self, features: np.ndarray, labels: np.ndarray, predicted: np.ndarray | None = None) -> "ClassMeanEVT":
         """``predicted`` (optional) keeps only the correctly classified samples, as OpenMax does."""
-        F, y = np.asarray(features, dtype=np.float64), np.asarray(labels)
-        keep = np.ones(len(y), bool) if predicted is None else np.asarray(predicted) == y
-        means, weibulls = [], []
-        for c in known_labels(y):
-            Fc = F[keep & (y == c)]
-            if len(Fc) < self.tail_size:
-                raise ValueError(f"class {c} has {len(Fc)} usable samples, fewer than tail_size={self.tail_size}")
-            mean = Fc.mean(0)
-            means.append(mean)
-            weibulls.append(fit_weibull_tail(np.linalg.norm(Fc - mean, axis=1), self.tail_size))
-        self.means, self.weibulls = np.stack(means), weibulls
+        self.means, members = class_means(features, labels, predicted, min_samples=self.tail_size)
+        self.weibulls = [fit_weibull_tail(np.linalg.norm(Fc - mean, axis=1), self.tail_size)
+                         for mean, Fc in zip(self.means, members)]
         return self
 
     def distances(self, features: np.ndarray) -> np.ndarray:

@@ -137,3 +137,55 @@ class GMVAELoss:
 
     def __call__(self, model: nn.Module, xb: torch.Tensor, yb: torch.Tensor) -> torch.Tensor:
         return model.terms(xb, yb).loss(v_prior=self.v_prior)
+
+
+# ------------------------------------------------------------ Class Anchor Clustering (paper 001)
+def anchor_distances(logits: torch.Tensor, anchors: torch.Tensor) -> torch.Tensor:
+    """d = e(z, C) of paper 001 eq. 2: the plain (not squared) Euclidean distance of each
+    logit vector z (B, N) to each class anchor C_i (rows of ``anchors``, N × N), shape (B, N)."""
+    if logits.ndim != 2 or anchors.ndim != 2 or logits.shape[1] != anchors.shape[1]:
+        raise ValueError(f"logits (B, N) and anchors (classes, N) must share N, got {tuple(logits.shape)} "
+                         f"and {tuple(anchors.shape)}")
+    return (logits[:, None, :] - anchors[None].to(logits)).norm(dim=2)
+
+
+def cac_terms(logits: torch.Tensor, targets: torch.Tensor, anchors: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor]:
+    """The two terms of the CAC loss, batch means (paper 001 eq. 6–7):
+    - tuplet L_T = log(1 + Σ_{j≠y} exp(d_y − d_j)), computed as logsumexp_j (d_y − d_j)
+      over *all* j: the j = y term is exp(0) = 1, the "1 +";
+    - anchor L_A = d_y, the distance to the true class's anchor."""
+    d = anchor_distances(logits, anchors)
+    d_true = d.gather(1, targets[:, None])
+    tuplet = torch.logsumexp(d_true - d, dim=1)
+    return tuplet.mean(), d_true.squeeze(1).mean()
+
+
+def cac_loss(logits: torch.Tensor, targets: torch.Tensor, anchors: torch.Tensor, lam: float = 0.1) -> torch.Tensor:
+    """L_CAC = L_T + λ·L_A (paper 001 eq. 8), the batch mean; λ = 0.1 in the paper."""
+    tuplet, anchor = cac_terms(logits, targets, anchors)
+    return tuplet + lam * anchor
+
+
+class CACLoss:
+    """``loss(model, xb, yb)`` for :func:`osrkit.train.fit`: the CAC loss of the model's
+    logits against fixed anchors α·e_i (:func:`osrkit.models.class_anchors`).
+    ``terms="both"`` (the paper), ``"anchor"`` (L_A alone) or ``"tuplet"`` (L_T alone)
+    give the ablation of paper 001 Fig. 3."""
+
+    def __init__(self, num_classes: int, magnitude: float = 10.0, lam: float = 0.1, terms: str = "both") -> None:
+        from .models import class_anchors
+
+        if terms not in ("both", "anchor", "tuplet"):
+            raise ValueError(f"terms must be 'both', 'anchor' or 'tuplet', got {terms!r}")
+        if lam < 0:
+            raise ValueError(f"lam must be >= 0, got {lam}")
+        self.anchors = class_anchors(num_classes, magnitude)
+        self.lam, self.terms = lam, terms
+
+    def __call__(self, model: nn.Module, xb: torch.Tensor, yb: torch.Tensor) -> torch.Tensor:
+        tuplet, anchor = cac_terms(model(xb), yb, self.anchors)
+        if self.terms == "anchor":
+            return anchor
+        if self.terms == "tuplet":
+            return tuplet
+        return tuplet + self.lam * anchor

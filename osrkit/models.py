@@ -347,3 +347,43 @@ class DHRNet(nn.Module):
 
     def reconstruct(self, x: torch.Tensor) -> torch.Tensor:
         return self.logits_and_reconstruction(x)[1]
+
+
+# ------------------------------------------------------------ Class Anchor Clustering (paper 001)
+def class_anchors(num_classes: int, magnitude: float = 10.0) -> torch.Tensor:
+    """The fixed class anchors of paper 001 (eq. 3–5): C_i = α·e_i, row i of α·I (N × N).
+    They are not trained; α = 10 in the paper."""
+    if num_classes < 2 or magnitude <= 0:
+        raise ValueError(f"need num_classes >= 2 and magnitude > 0, got {num_classes} and {magnitude}")
+    return magnitude * torch.eye(num_classes)
+
+
+class Classifier32(nn.Module):
+    """The "classifier32" of Neal et al. (2018), the network of paper 001 and its code:
+    nine 3×3 convolutions without bias, widths 64, 64, 128 (stride 2) | 128, 128, 128
+    (stride 2) | 128, 128, 128 (stride 2), each followed by BatchNorm and LeakyReLU(0.2),
+    Dropout2d after each block of three; then global average pooling and one Linear to
+    the N logits (the logit space is N-dimensional). Built for 32×32 inputs (MNIST is
+    resized to 32×32); ``width`` scales the channel counts for a lighter CPU version."""
+
+    def __init__(self, num_classes: int, *, in_channels: int = 3, width: float = 1.0, dropout: float = 0.2) -> None:
+        super().__init__()
+        c1, c2 = max(1, round(64 * width)), max(1, round(128 * width))
+        plan = [(in_channels, c1, 1), (c1, c1, 1), (c1, c2, 2),
+                (c2, c2, 1), (c2, c2, 1), (c2, c2, 2),
+                (c2, c2, 1), (c2, c2, 1), (c2, c2, 2)]
+        layers: list[nn.Module] = []
+        for i, (a, b, stride) in enumerate(plan):
+            layers += [nn.Conv2d(a, b, 3, stride=stride, padding=1, bias=False), nn.BatchNorm2d(b),
+                       nn.LeakyReLU(0.2)]
+            if i % 3 == 2:
+                layers.append(nn.Dropout2d(dropout))
+        self.body = nn.Sequential(*layers)
+        self.head = nn.Linear(c2, num_classes)
+        self.num_classes = num_classes
+
+    def features(self, x: torch.Tensor) -> torch.Tensor:
+        return self.body(x).mean(dim=(2, 3))
+
+    def forward(self, x: torch.Tensor) -> torch.Tensor:
+        return self.head(self.features(x))

@@ -17,7 +17,7 @@ import torch
 from torch import nn
 
 from .data import known_labels
-from .evt import ClassMeanEVT, distances_to_centres
+from .evt import ClassMeanEVT, class_means, distances_to_centres, openmax_recalibrate
 from .metrics import predict_with_rejection
 from .models import cool_confidence
 from .train import predict_batches
@@ -388,3 +388,93 @@ class CROSREVTScorer(ConfidenceScorer):
         pred, yz = self._latent(X)
         outlier = self.evt.outlier_probability(yz)
         return pred, outlier[np.arange(len(pred)), pred]
+
+
+# ------------------------------------------------------------ logit-space distances (paper 001)
+def logits_of(model: nn.Module, X: np.ndarray, batch_size: int = 512) -> np.ndarray:
+    """The model's logits for X, batched without gradients, as float64."""
+    model.eval()
+    return predict_batches(model, X, batch_size=batch_size, device=_device_of(model)).numpy().astype(np.float64)
+
+
+def cac_rejection_scores(distances: np.ndarray) -> np.ndarray:
+    """s = (1 − softmin(d)) ∘ d (paper 001 eq. 9–11), row by row. SoftMin sees only the
+    differences between distances ([1, 4, 5] and [101, 104, 105] give the same
+    confidences); multiplying by d brings back how far the input is."""
+    d = np.asarray(distances, dtype=np.float64)
+    z = -d - (-d).max(1, keepdims=True)
+    softmin = np.exp(z) / np.exp(z).sum(1, keepdims=True)
+    return (1.0 - softmin) * d
+
+
+class LogitDistanceScorer(Scorer):
+    """Distances in logit space to per-class centres, re-estimated after training as the
+    mean logits of correctly classified (argmax) training samples
+    (:func:`osrkit.evt.class_means`).
+
+    - ``rule="cac"`` (paper 001 §3.3): rejection scores s = (1 − softmin(d)) ∘ d;
+      prediction argmin s, novelty min s — the CAC classifier;
+    - ``rule="distance"``: prediction argmin d, novelty min d — the post-hoc distance on
+      a cross-entropy network that the paper argues against.
+    """
+
+    def __init__(self, rule: str = "cac", batch_size: int = 512) -> None:
+        if rule not in ("cac", "distance"):
+            raise ValueError(f"rule must be 'cac' or 'distance', got {rule!r}")
+        self.rule, self.batch_size = rule, batch_size
+        self.native_name = "rejection score min s" if rule == "cac" else "distance to the nearest class mean"
+        self.model: nn.Module | None = None
+        self.centres: np.ndarray | None = None
+
+    def fit(self, model: nn.Module, X: np.ndarray | None = None, y: np.ndarray | None = None) -> "LogitDistanceScorer":
+        if X is None or y is None:
+            raise ValueError("LogitDistanceScorer.fit needs the training inputs X and labels y for the class means")
+        self.model = model
+        logits = logits_of(model, X, self.batch_size)
+        self.centres, _ = class_means(logits, y, predicted=logits.argmax(1))
+        return self
+
+    def distances(self, X: np.ndarray) -> np.ndarray:
+        """d = ‖f(x) − C_i‖₂ to every class centre, shape (N, classes)."""
+        if self.centres is None:
+            raise RuntimeError("LogitDistanceScorer is not fitted: call .fit(model, X, y) first")
+        return distances_to_centres(logits_of(self.model, X, self.batch_size), self.centres)
+
+    def score(self, X: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
+        d = self.distances(X)
+        s = cac_rejection_scores(d) if self.rule == "cac" else d
+        return s.argmin(1), s.min(1)
+
+
+class OpenMaxScorer(Scorer):
+    """OpenMax (Bendale & Boult 2016), a baseline of paper 001: Weibull tails on the
+    distances of correctly classified training logits to their class mean
+    (:class:`osrkit.evt.ClassMeanEVT`), the top-``alpha`` logits recalibrated
+    (:func:`osrkit.evt.openmax_recalibrate`); prediction the most probable known class,
+    novelty the probability of the added "unknown" class."""
+
+    native_name = "OpenMax unknown probability"
+
+    def __init__(self, tail_size: int = 20, alpha: int = 10, batch_size: int = 512) -> None:
+        self.tail_size, self.alpha, self.batch_size = tail_size, alpha, batch_size
+        self.model: nn.Module | None = None
+        self.evt: ClassMeanEVT | None = None
+
+    def fit(self, model: nn.Module, X: np.ndarray | None = None, y: np.ndarray | None = None) -> "OpenMaxScorer":
+        if X is None or y is None:
+            raise ValueError("OpenMaxScorer.fit needs the training inputs X and labels y for the Weibull fits")
+        self.model = model
+        logits = logits_of(model, X, self.batch_size)
+        self.evt = ClassMeanEVT(self.tail_size).fit(logits, y, predicted=logits.argmax(1))
+        return self
+
+    def probabilities(self, X: np.ndarray) -> np.ndarray:
+        """Recalibrated probabilities (N, classes + 1); the last column is "unknown"."""
+        if self.evt is None:
+            raise RuntimeError("OpenMaxScorer is not fitted: call .fit(model, X, y) first")
+        logits = logits_of(self.model, X, self.batch_size)
+        return openmax_recalibrate(logits, self.evt.outlier_probability(logits), self.alpha)
+
+    def score(self, X: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
+        probs = self.probabilities(X)
+        return probs[:, :-1].argmax(1), probs[:, -1]
