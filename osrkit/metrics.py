@@ -257,21 +257,51 @@ def covering_drop(reconstruction_a: np.ndarray, covering_a: np.ndarray, reconstr
 
 def choose_subclusters(curves: dict[int, tuple[np.ndarray, np.ndarray]], *, ratio: float = 1.0,
                        min_drop: float = 0.1) -> tuple[int, dict[tuple[int, int], float]]:
-    """Pick K from one class's (reconstruction, covering) curves for K = 1, 2, … (paper 000 §4).
-
-    The rule, the paper's "when the decreases begin to diminish" written out: d_K =
-    :func:`covering_drop` from K to K + 1. K = 1 when d_1 ≤ ``min_drop`` (a second
-    subcluster buys nothing); otherwise the first K ≥ 2 whose drop is smaller than the one
-    before, d_K < ``ratio`` × d_(K−1) (``ratio`` < 1 asks for a clearer elbow); otherwise
-    the largest K tried. The paper's even/odd MNIST drops (0.86 then 0.22; 1.23 then −0.09)
-    both give K = 2. Returns K and the drops keyed by (K, K + 1)."""
+    """Pick K from one class's (reconstruction, covering) curves for K = 1, 2, … (paper 000 §4):
+    d_K = :func:`covering_drop` from K to K + 1, then :func:`subclusters_from_drops`.
+    Returns K and the drops keyed by (K, K + 1)."""
     ks = sorted(curves)
     if len(ks) < 2 or ks != list(range(ks[0], ks[0] + len(ks))) or ks[0] != 1:
         raise ValueError(f"give curves for K = 1, 2, … without gaps, got K = {ks}")
     drops = {(k, k + 1): covering_drop(*curves[k], *curves[k + 1]) for k in ks[:-1]}
+    return subclusters_from_drops(drops, ratio=ratio, min_drop=min_drop), drops
+
+
+def subclusters_from_drops(drops: dict[tuple[int, int], float], *, ratio: float = 1.0, min_drop: float = 0.1) -> int:
+    """The paper's "when the decreases begin to diminish" (§4) written out, for drops d_K
+    keyed by (K, K + 1): K = 1 when d_1 ≤ ``min_drop`` (a second subcluster buys nothing);
+    otherwise the first K ≥ 2 whose drop is smaller than the one before, d_K < ``ratio`` ×
+    d_(K−1) (``ratio`` < 1 asks for a clearer elbow); otherwise the largest K tried. The
+    paper's even/odd MNIST drops (0.86 then 0.22; 1.23 then −0.09) both give K = 2."""
+    ks = sorted(a for a, _ in drops)
+    if not ks or ks != list(range(1, len(ks) + 1)) or any(drops.get((k, k + 1)) is None for k in ks):
+        raise ValueError(f"give drops keyed (1, 2), (2, 3), … without gaps, got {sorted(drops)}")
     if drops[(1, 2)] <= min_drop:
-        return 1, drops
-    for k in ks[1:-1]:
+        return 1
+    for k in ks[1:]:
         if drops[(k, k + 1)] < ratio * drops[(k - 1, k)]:
-            return k, drops
-    return ks[-1], drops
+            return k
+    return ks[-1] + 1
+
+
+def accepted_unknowns(y_true: np.ndarray, y_decided: np.ndarray, source: np.ndarray,
+                      num_known: int) -> tuple[np.ndarray, np.ndarray]:
+    """Which known class swallowed each unknown class (paper 001 Fig. 4): row u, column k
+    is the fraction of the unknown test samples of source class u, *among those accepted
+    as known*, that were given known class k (rows sum to 1, or 0 where none was
+    accepted). ``y_decided`` holds the thresholded decisions (−1 = rejected). Returns the
+    matrix and the unknown source classes of its rows, in increasing order."""
+    y_true, y_decided, source = np.asarray(y_true), np.asarray(y_decided), np.asarray(source)
+    if not (y_true.shape == y_decided.shape == source.shape):
+        raise ValueError(f"y_true, y_decided and source differ in shape: {y_true.shape}, {y_decided.shape}, "
+                         f"{source.shape}")
+    unknown_classes = np.unique(source[y_true == UNKNOWN])
+    if len(unknown_classes) == 0:
+        raise ValueError("no unknown (−1) test samples: nothing can be swallowed")
+    matrix = np.zeros((len(unknown_classes), num_known))
+    for row, u in enumerate(unknown_classes):
+        decided = y_decided[(y_true == UNKNOWN) & (source == u)]
+        accepted = decided[decided >= 0]
+        if len(accepted):
+            matrix[row] = np.bincount(accepted, minlength=num_known)[:num_known] / len(accepted)
+    return matrix, unknown_classes

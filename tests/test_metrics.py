@@ -189,6 +189,14 @@ def test_choose_subclusters_picks_k_where_the_drop_diminishes(offsets, expected)
         metrics.choose_subclusters({1: curves[1], 3: curves[3]})
 
 
+def test_subclusters_from_drops_applies_the_same_rule_to_given_drops():
+    assert metrics.subclusters_from_drops({(1, 2): 1.77, (2, 3): 0.73}) == 2
+    assert metrics.subclusters_from_drops({(1, 2): 0.05, (2, 3): 2.0}) == 1
+    assert metrics.subclusters_from_drops({(1, 2): 0.5, (2, 3): 0.7, (3, 4): 0.9}) == 4
+    with pytest.raises(ValueError, match="without gaps"):
+        metrics.subclusters_from_drops({(2, 3): 1.0})
+
+
 def test_f1_versus_unknowns_adds_one_unknown_class_at_a_time():
     y_true = np.array([0, 0, 1, 1, -1, -1, -1, -1])
     source = np.array([0, 0, 1, 1, 7, 7, 9, 9])
