@@ -326,3 +326,19 @@ def openness_scheirer(n_train_classes: int, n_test_classes: int,
 def _check_class_counts(n_train: int, n_total: int) -> None:
     if n_train < 1 or n_total < n_train:
         raise ValueError(f"need 1 <= n_train_classes <= total/test classes, got {n_train} and {n_total}")
+
+
+def resize_images(X: np.ndarray, side: int) -> np.ndarray:
+    """Images (N, C, H, W) resized to ``side`` × ``side`` (bilinear, antialiased), e.g.
+    MNIST's 28×28 to the 32×32 of the CAC network."""
+    import torch
+    import torch.nn.functional as F
+
+    X = np.asarray(X, dtype=np.float32)
+    if X.ndim != 4:
+        raise ValueError(f"need images of shape (N, C, H, W), got {X.shape}")
+    if X.shape[-2:] == (side, side):
+        return X
+    out = [F.interpolate(torch.from_numpy(X[i:i + 4096]), size=(side, side), mode="bilinear", antialias=True,
+                         align_corners=False).numpy() for i in range(0, len(X), 4096)]
+    return np.clip(np.concatenate(out), 0.0, 1.0)

@@ -68,7 +68,7 @@ def class_means(features: np.ndarray, labels: np.ndarray, predicted: np.ndarray 
         Fc = F[keep & (y == c)]
         if len(Fc) < max(1, min_samples):
             raise ValueError(f"class {c} has {len(Fc)} {'correctly classified ' if predicted is not None else ''}"
-                             f"samples, fewer than the {max(1, min_samples)} needed: train longer or give more data")
+                             f"samples (at least {max(1, min_samples)} needed): train longer or give more data")
         means.append(Fc.mean(0))
         members.append(Fc)
     return np.stack(means), members

@@ -143,15 +143,23 @@ def plot_roc(fpr: np.ndarray, tpr: np.ndarray, *, operating_point: tuple[float, 
     return fig
 
 
-def plot_confusion(confusion: np.ndarray, labels: Sequence[str], *, ax=None, title: str = "") -> plt.Figure:
-    """Confusion matrix (rows true, columns predicted) with counts in the cells."""
+def plot_confusion(confusion: np.ndarray, labels: Sequence[str], *, column_labels: Sequence[str] | None = None,
+                   ax=None, title: str = "", xlabel: str = "predicted", ylabel: str = "true",
+                   fmt: str | None = None) -> plt.Figure:
+    """Confusion matrix (rows true, columns predicted) with counts, or fractions for a
+    float matrix (``fmt``, default ".2f"), in the cells; ``column_labels`` when the
+    columns differ from the rows (paper 001 Fig. 4: unknown classes × the known class that
+    accepted them)."""
     import seaborn as sns
 
     fig, ax = _axes(ax)
-    sns.heatmap(confusion, annot=True, fmt="d", cmap="Blues", cbar=False, xticklabels=labels,
-                yticklabels=labels, ax=ax, annot_kws={"fontsize": 7})
-    ax.set_xlabel("predicted")
-    ax.set_ylabel("true")
+    confusion = np.asarray(confusion)
+    fmt = fmt or ("d" if np.issubdtype(confusion.dtype, np.integer) else ".2f")
+    sns.heatmap(confusion, annot=True, fmt=fmt, cmap="Blues", cbar=False,
+                xticklabels=list(column_labels) if column_labels is not None else labels, yticklabels=labels, ax=ax,
+                annot_kws={"fontsize": 7})
+    ax.set_xlabel(xlabel)
+    ax.set_ylabel(ylabel)
     if title:
         ax.set_title(title, fontsize=10)
     return fig
@@ -225,8 +233,9 @@ def project_2d(features: np.ndarray, *extra: np.ndarray) -> list[np.ndarray]:
 def plot_embedding(features: np.ndarray, labels: np.ndarray, *, centroids: np.ndarray | None = None,
                    centroid_labels: np.ndarray | None = None, names: Sequence[str] | None = None, ax=None,
                    title: str = "", max_points: int = 2000, seed: int = 0) -> plt.Figure:
-    """A latent space in 2-D (PCA) coloured by label (−1 grey, "unknown"), with centroids as
-    stars in their class's colour (paper 000 Fig. 4–5, which use t-SNE)."""
+    """A latent space in 2-D (PCA; 2-D features as they are, with their axes) coloured by
+    label (−1 grey, "unknown"), with centroids as hollow stars in their class's colour, so
+    the points under them stay visible (paper 000 Fig. 4–5, which use t-SNE)."""
     fig, ax = _axes(ax)
     F, labels = np.asarray(features), np.asarray(labels)
     if len(F) > max_points:
@@ -242,10 +251,11 @@ def plot_embedding(features: np.ndarray, labels: np.ndarray, *, centroids: np.nd
     if centroids is not None:
         owner = np.zeros(len(centroids), int) if centroid_labels is None else np.asarray(centroid_labels)
         for (cx, cy), c in zip(parts[1], owner):
-            ax.scatter([cx], [cy], marker="*", s=220, color=CLASS_COLORS[int(c) % len(CLASS_COLORS)],
-                       edgecolor="k", linewidth=1.0, zorder=5)
-    ax.set_xticks([])
-    ax.set_yticks([])
+            ax.scatter([cx], [cy], marker="*", s=260, facecolors="none",
+                       edgecolors=CLASS_COLORS[int(c) % len(CLASS_COLORS)], linewidths=2.0, zorder=5)
+    if F.shape[1] > 2:           # PCA axes carry no units
+        ax.set_xticks([])
+        ax.set_yticks([])
     ax.legend(fontsize=7, markerscale=3, loc="best")
     if title:
         ax.set_title(title, fontsize=10)
@@ -283,6 +293,28 @@ def plot_f1_versus_unknowns(curves: dict[str, np.ndarray], *, ax=None, title: st
     ax.set_ylabel("test macro-F1")
     ax.set_ylim(0, 1.02)
     ax.legend(fontsize=8)
+    if title:
+        ax.set_title(title, fontsize=10)
+    return fig
+
+
+def plot_grouped_bars(values: dict[str, Sequence[float]], metric_names: Sequence[str], *, ax=None, title: str = "",
+                      ylim: tuple[float, float] | None = None) -> plt.Figure:
+    """One group of bars per metric, one bar per entry of ``values`` (name → one value per
+    metric), with the values written on the bars (paper 001 Fig. 3)."""
+    fig, ax = _axes(ax)
+    names = list(values)
+    if any(len(values[n]) != len(metric_names) for n in names):
+        raise ValueError(f"every entry needs one value per metric ({len(metric_names)})")
+    width = 0.8 / max(1, len(names))
+    for i, name in enumerate(names):
+        xs = np.arange(len(metric_names)) + (i - (len(names) - 1) / 2) * width
+        bars = ax.bar(xs, values[name], width, label=name, color=CLASS_COLORS[i % len(CLASS_COLORS)])
+        ax.bar_label(bars, fmt="%.3f", fontsize=7)
+    ax.set_xticks(np.arange(len(metric_names)), metric_names)
+    if ylim is not None:
+        ax.set_ylim(*ylim)
+    ax.legend(fontsize=8, loc="lower right")
     if title:
         ax.set_title(title, fontsize=10)
     return fig

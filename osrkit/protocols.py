@@ -347,3 +347,116 @@ def gmvae_vs_crosr(split: data.OpenSetSplit, subclusters, *, epochs: int, crosr_
                                                     threshold=evt_threshold if name == "CROSR+EVT" else None)
                    for name, sc in fitted.items()}
     return GMVAEComparison(gmvae, dhrnet, ks, fitted, evaluations)
+
+
+# ------------------------------------------------------------ Class Anchor Clustering (paper 001)
+#: Training settings of CAC's official code for MNIST/SVHN/CIFAR-10 (REFERENCE_NOTES.md).
+CAC_TRAINING = {"optimizer": "sgd", "lr": 0.01, "batch_size": 128, "weight_decay": 5e-6}
+CAC_NETWORKS = ("small", "classifier32")
+
+
+def cac_task(dataset: str, split: int = 0, *, seed: int = 0, root=None) -> data.OpenSetSplit:
+    """One of the five standard 6/4 splits (:data:`osrkit.data.STANDARD_SPLITS`) of a
+    digit or CIFAR-10 dataset. Offline pools (``mnist5k``) are cut per class into train,
+    validation and test; the real datasets keep their official test set, and MNIST is
+    resized to 32×32 as in CAC's code."""
+    known = data.standard_split(split)
+    if dataset in data.OFFLINE_DATASETS:
+        if dataset == "rings":
+            raise ValueError("the standard splits need a 10-class image dataset: use 'mnist5k' or 'digits' "
+                             "(offline), or 'mnist', 'svhn', 'cifar10'")
+        pool = data.load_dataset(dataset, root=root)
+        return data.open_set_split(pool.X, pool.y, known, seed=seed)
+    tr, te = data.load_dataset(dataset, train=True, root=root), data.load_dataset(dataset, train=False, root=root)
+    X_tr, X_te = (data.resize_images(tr.X, 32), data.resize_images(te.X, 32)) if dataset == "mnist" else (tr.X, te.X)
+    return data.open_set_split(X_tr, tr.y, known, val_fraction=0.1, test_fraction=0.0, seed=seed,
+                               X_test=X_te, y_test=te.y)
+
+
+def cac_network(kind: str, num_classes: int, in_channels: int = 1) -> nn.Module:
+    """``"small"``: a two-conv CNN that trains on a CPU in seconds (quick mode);
+    ``"classifier32"``: the 9-conv network of CAC's code (full mode, 32×32 inputs)."""
+    if kind == "small":
+        return models.PaperCNN(num_classes, in_channels=in_channels, channels=(16, 32), hidden=64)
+    if kind == "classifier32":
+        return models.Classifier32(num_classes, in_channels=in_channels)
+    raise ValueError(f"unknown network {kind!r}; use one of {CAC_NETWORKS}")
+
+
+def train_cac_network(split: data.OpenSetSplit, loss, *, network: str = "small", epochs: int, lr: float | None = None,
+                      seed: int = 0, device: str = "auto", augment: bool = False, progress: bool = True,
+                      desc: str = "") -> nn.Module:
+    """Train a :func:`cac_network` on the split's known classes with ``loss`` (cross-entropy
+    or a :class:`osrkit.losses.CACLoss`) and CAC's optimiser settings (:data:`CAC_TRAINING`;
+    ``lr`` overrides its 0.01); ``augment`` adds CAC's random resized crops (scale 0.7–1)."""
+    from .augment import random_resized_crop
+
+    train.seed_everything(seed)
+    model = cac_network(network, split.num_known, split.X_train.shape[1])
+    settings = {**CAC_TRAINING, **({} if lr is None else {"lr": lr})}
+    train.fit(model, loss, split.X_train, split.y_train, epochs=epochs, seed=seed, device=device,
+              augment=random_resized_crop if augment else None, progress=progress,
+              desc=desc or f"{network} network", **settings)
+    return model
+
+
+@dataclass
+class OpenSetScores:
+    """One rule's test predictions and novelty scores on a split, with AUROC (known vs
+    unknown test samples) and closed-set accuracy on the known test samples."""
+
+    pred: np.ndarray
+    novelty: np.ndarray
+    auroc: float
+    accuracy: float
+
+
+def open_set_scores(scorer: scorers.Scorer, split: data.OpenSetSplit) -> OpenSetScores:
+    """Score the split's test set with a fitted scorer."""
+    pred, novelty = scorer.score(split.X_test)
+    known = split.y_test >= 0
+    return OpenSetScores(pred, novelty, metrics.auroc(novelty[known], novelty[~known]),
+                         float(np.mean(pred[known] == split.y_test[known])))
+
+
+@dataclass
+class CACComparison:
+    """Paper 001's comparison on one split: a cross-entropy network scored by max softmax,
+    OpenMax and the post-hoc class-mean distance, and a CAC network scored by its
+    rejection score (Table 2, Table 3)."""
+
+    networks: dict[str, nn.Module]
+    scorers: dict[str, scorers.Scorer]
+    scores: dict[str, OpenSetScores]
+
+    def auroc(self) -> dict[str, float]:
+        return {name: s.auroc for name, s in self.scores.items()}
+
+
+def cac_vs_baselines(split: data.OpenSetSplit, *, network: str = "small", epochs: int, lr: float | None = None,
+                     magnitude: float = 10.0, lam: float = 0.1, seed: int = 0, device: str = "auto",
+                     augment: bool = False, progress: bool = True) -> CACComparison:
+    """Train a cross-entropy and a CAC network (same architecture, seed and optimiser) and
+    score the test set with CAC, max softmax, OpenMax and the CE class-mean distance."""
+    common = dict(network=network, epochs=epochs, lr=lr, seed=seed, device=device, augment=augment, progress=progress)
+    ce = train_cac_network(split, losses.cross_entropy_loss, desc="cross-entropy", **common)
+    cac = train_cac_network(split, losses.CACLoss(split.num_known, magnitude, lam), desc="CAC", **common)
+    fitted = {
+        "CAC": scorers.LogitDistanceScorer("cac").fit(cac, split.X_train, split.y_train),
+        "softmax": scorers.MaxSoftmaxScorer().fit(ce),
+        "OpenMax": scorers.OpenMaxScorer(alpha=split.num_known).fit(ce, split.X_train, split.y_train),
+        "CE distance": scorers.LogitDistanceScorer("distance").fit(ce, split.X_train, split.y_train),
+    }
+    return CACComparison({"CE": ce, "CAC": cac}, fitted,
+                         {name: open_set_scores(sc, split) for name, sc in fitted.items()})
+
+
+def cac_variant(split: data.OpenSetSplit, *, terms: str = "both", magnitude: float = 10.0, lam: float = 0.1,
+                network: str = "small", epochs: int, lr: float | None = None, seed: int = 0, device: str = "auto",
+                augment: bool = False, progress: bool = True) -> OpenSetScores:
+    """Train one CAC network with the given loss terms (ablation, Fig. 3) or α, λ
+    (sensitivity, Fig. 2) and score it with the CAC rejection score."""
+    loss = losses.CACLoss(split.num_known, magnitude, lam, terms=terms)
+    model = train_cac_network(split, loss, network=network, epochs=epochs, lr=lr, seed=seed, device=device,
+                              augment=augment, progress=progress, desc=f"CAC {terms}, α={magnitude:g}, λ={lam:g}")
+    return open_set_scores(scorers.LogitDistanceScorer("cac").fit(model, split.X_train, split.y_train), split)

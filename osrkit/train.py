@@ -30,6 +30,8 @@ LossFn = Callable[[nn.Module, torch.Tensor, torch.Tensor], torch.Tensor]
 #: one thread is as fast (rings dAE, 3,000 steps: 8.0 s with 1 thread, 8.4 s with 2), and
 #: it stops two notebooks running at once on a 2-core laptop from slowing each other
 #: down severalfold (the same run, twice at once: 9–10 s each with 1 thread, 38 s with 2).
+#: Convolutions do far more work per parameter, so a network with any is never "small"
+#: (lesson 04's 114k-parameter CNN: 0.83 s an epoch with 1 thread, 0.53 s with 2).
 SMALL_MODEL_PARAMETERS = 200_000
 
 
@@ -146,7 +148,8 @@ def fit(model: nn.Module, loss_fn: LossFn, X: np.ndarray | torch.Tensor, y: np.n
         raise ValueError(f"X and y must be non-empty and of equal length, got {len(X_t)} and {len(y_t)}")
     opt = make_optimizer(optimizer, model.parameters(), lr, weight_decay)
 
-    small = sum(p.numel() for p in model.parameters()) < SMALL_MODEL_PARAMETERS
+    small = (sum(p.numel() for p in model.parameters()) < SMALL_MODEL_PARAMETERS
+             and not any(isinstance(m, nn.modules.conv._ConvNd) for m in model.modules()))
     with cpu_threads(1 if dev.type == "cpu" and small else None):
         history = _train_loop(model, loss_fn, X_t, y_t, opt, steps=steps, epochs=epochs, batch_size=batch_size,
                               seed=seed, augment=augment, progress=progress, desc=desc, lr=lr,

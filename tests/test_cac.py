@@ -138,3 +138,44 @@ def test_classifier32_maps_32x32_images_to_logits_and_trains_with_cac():
     start = loss(net.eval(), X, y).item()
     train.fit(net, loss, X, y, epochs=15, batch_size=16, lr=0.01, optimizer="sgd", progress=False)
     assert loss(net.eval(), X, y).item() < 0.5 * start
+
+
+def test_accepted_unknowns_counts_which_known_class_took_each_unknown_class():
+    from osrkit import metrics
+
+    y_true = np.array([0, 1, -1, -1, -1, -1, -1])
+    source = np.array([3, 4, 7, 7, 7, 8, 8])
+    decided = np.array([0, 1, 0, 0, 1, -1, -1])      # two 7s went to class 0, one to class 1; both 8s rejected
+    matrix, rows = metrics.accepted_unknowns(y_true, decided, source, num_known=2)
+    assert rows.tolist() == [7, 8]
+    np.testing.assert_allclose(matrix, [[2 / 3, 1 / 3], [0.0, 0.0]])
+    with pytest.raises(ValueError, match="no unknown"):
+        metrics.accepted_unknowns(y_true[:2], decided[:2], source[:2], num_known=2)
+
+
+def test_random_resized_crop_keeps_shape_and_is_the_identity_at_full_scale():
+    from osrkit import augment
+
+    torch.manual_seed(0)
+    x = torch.rand(5, 1, 12, 12)
+    same = augment.random_resized_crop(x, scale=(1.0, 1.0), ratio=(1.0, 1.0))
+    torch.testing.assert_close(same, x, atol=1e-5, rtol=0)
+    cropped = augment.random_resized_crop(x, scale=(0.5, 0.5), ratio=(1.0, 1.0))
+    assert cropped.shape == x.shape and not torch.allclose(cropped, x)
+    # a crop of half the area zooms in: a centred dot grows
+    dot = torch.zeros(1, 1, 9, 9)
+    dot[..., 3:6, 3:6] = 1.0
+    assert (augment.random_resized_crop(dot, scale=(0.49, 0.49), ratio=(1.0, 1.0)) > 0.5).sum() > 9
+    with pytest.raises(ValueError, match="scale"):
+        augment.random_resized_crop(x, scale=(0.0, 1.0))
+
+
+def test_resize_images_gives_32x32_digits_in_range():
+    from osrkit import data
+
+    X = np.random.default_rng(0).random((3, 1, 28, 28)).astype(np.float32)
+    out = data.resize_images(X, 32)
+    assert out.shape == (3, 1, 32, 32) and out.dtype == np.float32
+    assert 0.0 <= out.min() and out.max() <= 1.0
+    assert abs(out.mean() - X.mean()) < 0.01
+    assert data.resize_images(out, 32) is out

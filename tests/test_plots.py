@@ -40,3 +40,27 @@ def test_plot_helpers_draw_on_given_axes():
     assert axes[2].get_legend_handles_labels()[1] == ["unknown", "class 0", "class 1"]
     assert axes[3].lines[0].get_xdata()[0] == 0.5
     plt.close(fig)
+
+
+def test_grouped_bars_and_fraction_heatmaps_write_their_values():
+    fig, axes = plt.subplots(1, 2)
+    plots.plot_grouped_bars({"anchor only": (0.98, 0.95), "both": (0.99, 0.96)}, ("accuracy", "AUROC"), ax=axes[0],
+                            ylim=(0.9, 1.0))
+    assert len(axes[0].patches) == 4 and [t.get_text() for t in axes[0].get_xticklabels()] == ["accuracy", "AUROC"]
+    assert sorted(t.get_text() for t in axes[0].texts) == ["0.950", "0.960", "0.980", "0.990"]
+    plots.plot_confusion(np.array([[0.9612, 0.5]]), ["α=2"], column_labels=["λ=0.1", "λ=1"], fmt=".3f", ax=axes[1])
+    assert sorted(t.get_text() for t in axes[1].texts) == ["0.500", "0.961"]
+    assert [t.get_text() for t in axes[1].get_xticklabels()] == ["λ=0.1", "λ=1"]
+    with pytest.raises(ValueError, match="one value per metric"):
+        plots.plot_grouped_bars({"a": (1.0,)}, ("x", "y"))
+    plt.close(fig)
+
+
+def test_embedding_of_2d_features_keeps_its_axes_and_hollow_centroids():
+    fig, ax = plt.subplots()
+    plots.plot_embedding(np.array([[10.0, 0.0], [0.0, 10.0], [9.0, 1.0]]), np.array([0, 1, 0]),
+                         centroids=np.array([[10.0, 0.0], [0.0, 10.0]]), centroid_labels=[0, 1], ax=ax)
+    assert len(ax.get_xticks()) > 0
+    stars = ax.collections[-1]
+    assert stars.get_facecolor().size == 0 or stars.get_facecolor()[0][3] == 0     # hollow: points show through
+    plt.close(fig)

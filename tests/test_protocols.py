@@ -102,3 +102,58 @@ def test_gmvae_vs_crosr_evaluates_the_four_rules_at_their_thresholds():
         if name != "CROSR+EVT":
             assert ev.threshold == pytest.approx(ev.picked_tau * ev.scale)
     assert set(comp.mean_f1()) == set(comp.evaluations)
+
+
+def test_cac_task_takes_a_standard_split_of_mnist5k():
+    task = protocols.cac_task("mnist5k", 1, seed=0)
+    assert task.known_classes == (0, 3, 5, 7, 8, 9) and task.unknown_classes == (1, 2, 4, 6)
+    assert set(np.unique(task.y_train)) == set(range(6))
+    assert set(np.unique(task.source_test[task.y_test == -1])) == {1, 2, 4, 6}
+    with pytest.raises(ValueError, match="split must be an integer"):
+        protocols.cac_task("mnist5k", 5)
+    with pytest.raises(ValueError, match="10-class image dataset"):
+        protocols.cac_task("rings", 0)
+
+
+def test_cac_networks_map_images_to_one_logit_per_known_class():
+    import torch
+
+    assert protocols.cac_network("small", 6)(torch.zeros(2, 1, 28, 28)).shape == (2, 6)
+    assert protocols.cac_network("classifier32", 6, in_channels=3)(torch.zeros(2, 3, 32, 32)).shape == (2, 6)
+    with pytest.raises(ValueError, match="unknown network"):
+        protocols.cac_network("resnet", 6)
+
+
+class _FixedScorer(scorers.Scorer):
+    def __init__(self, pred, novelty):
+        self.pred, self.novelty = np.asarray(pred), np.asarray(novelty, dtype=float)
+
+    def score(self, X):
+        return self.pred, self.novelty
+
+
+def test_open_set_scores_give_auroc_over_known_and_unknown_and_accuracy_over_known():
+    from sklearn.metrics import roc_auc_score
+    from osrkit import data
+
+    y_test = np.array([0, 1, 1, -1, -1])
+    split = data.OpenSetSplit(np.zeros((2, 1)), np.array([0, 1]), np.zeros((0, 1)), np.array([], int),
+                              np.zeros((5, 1)), y_test, (0, 1), (2,))
+    novelty = np.array([0.1, 0.5, 0.3, 0.4, 0.9])
+    s = protocols.open_set_scores(_FixedScorer([0, 0, 1, 1, 0], novelty), split)
+    assert s.auroc == pytest.approx(roc_auc_score(y_test == -1, novelty))      # 5 of 6 pairs ordered: 0.833
+    assert s.accuracy == pytest.approx(2 / 3)
+
+
+def test_cac_vs_baselines_scores_four_rules_and_a_variant_trains_the_ablation():
+    X, y = _tiny_digits(n_per_class=48, classes=4)
+    from osrkit import data
+
+    task = data.open_set_split(X, y, [0, 1, 2], val_fraction=0.2, test_fraction=0.25, seed=0)
+    comp = protocols.cac_vs_baselines(task, epochs=15, lr=0.03, progress=False)
+    assert set(comp.scores) == {"CAC", "softmax", "OpenMax", "CE distance"} and set(comp.networks) == {"CE", "CAC"}
+    for s in comp.scores.values():
+        assert s.pred.shape == task.y_test.shape and 0.0 <= s.auroc <= 1.0 and 0.0 <= s.accuracy <= 1.0
+    assert comp.auroc() == {name: s.auroc for name, s in comp.scores.items()}
+    anchor_only = protocols.cac_variant(task, terms="anchor", epochs=40, lr=0.03, progress=False)
+    assert anchor_only.novelty.shape == task.y_test.shape

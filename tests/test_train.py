@@ -127,6 +127,12 @@ def test_small_models_train_on_one_cpu_thread_and_the_setting_is_restored():
         seen.clear()
         train.fit(big, recording_loss, X, y, steps=1, device="cpu", progress=False)
         assert seen == [2]
+        # a network with convolutions shares the threads however few its parameters
+        conv = models.PaperCNN(2, channels=(2, 2), hidden=4, image_size=8)
+        seen.clear()
+        train.fit(conv, recording_loss, np.zeros((4, 1, 8, 8), np.float32), np.array([0, 1, 0, 1]), steps=1,
+                  device="cpu", progress=False)
+        assert seen == [2]
     finally:
         torch.set_num_threads(before)
 
