@@ -33,3 +33,69 @@ def random_resized_crop(xb: torch.Tensor, scale: tuple[float, float] = (0.7, 1.0
     theta[:, 1, 1], theta[:, 1, 2] = h, cy
     grid = F.affine_grid(theta, list(xb.shape), align_corners=False)
     return F.grid_sample(xb, grid, mode="bilinear", padding_mode="border", align_corners=False)
+
+
+def _other_images(n: int, generator: torch.Generator | None, device) -> torch.Tensor:
+    """For each image of the batch, the index of a different one (a random cyclic shift)."""
+    if n < 2:
+        raise ValueError("mixing needs a batch of at least 2 images")
+    shift = int(torch.randint(1, n, (1,), generator=generator))
+    return (torch.arange(n, device=device) + shift) % n
+
+
+def gradmix(xb: torch.Tensor, maps: torch.Tensor, gamma_range: tuple[float, float] = (0.1, 0.5), *,
+            generator: torch.Generator | None = None) -> tuple[torch.Tensor, float]:
+    """GradMix (paper 003 §3.2): a square patch of side γ·H, γ ~ U(γ_min, γ_max) (0.1–0.5
+    in the paper), centred on each image's most activated point of its attribution map
+    (B, H, W) — shifted, where needed, to stay inside the image — and filled with another
+    image of the batch resized to the patch. Returns the mixed batch and γ (the mixed
+    view's loss is weighted by γ², eq. 8)."""
+    if xb.ndim != 4 or maps.shape != (xb.shape[0], *xb.shape[2:]):
+        raise ValueError(f"need images (B, C, H, W) and maps (B, H, W) of the same size, got "
+                         f"{tuple(xb.shape)} and {tuple(maps.shape)}")
+    lo, hi = gamma_range
+    if not 0 < lo <= hi <= 1:
+        raise ValueError(f"gamma_range must satisfy 0 < low <= high <= 1, got {gamma_range}")
+    n, _, h, w = xb.shape
+    gamma = lo + (hi - lo) * float(torch.rand(1, generator=generator))
+    ph, pw = max(1, round(gamma * h)), max(1, round(gamma * w))
+    peak = maps.flatten(1).argmax(1)
+    rows, cols = (peak // w).tolist(), (peak % w).tolist()
+    others = F.interpolate(xb[_other_images(n, generator, xb.device)], size=(ph, pw), mode="bilinear",
+                           align_corners=False)
+    mixed = xb.clone()
+    for i, (r, c) in enumerate(zip(rows, cols)):
+        top = min(max(r - ph // 2, 0), h - ph)
+        left = min(max(c - pw // 2, 0), w - pw)
+        mixed[i, :, top:top + ph, left:left + pw] = others[i]
+    return mixed, gamma
+
+
+def mixup(xb: torch.Tensor, alpha: float = 1.0, *, generator: torch.Generator | None = None) -> tuple[torch.Tensor, float]:
+    """Mixup (Zhang et al. 2018), GradMix's ablation: λ·x + (1 − λ)·x_other with
+    λ ~ Beta(α, α) (torch's global generator), one λ per batch. Returns the mixed batch
+    and 1 − λ, the share of the other images."""
+    if alpha <= 0:
+        raise ValueError(f"alpha must be positive, got {alpha}")
+    lam = float(torch.distributions.Beta(alpha, alpha).sample())
+    other = xb[_other_images(len(xb), generator, xb.device)]
+    return lam * xb + (1.0 - lam) * other, 1.0 - lam
+
+
+def cutmix(xb: torch.Tensor, alpha: float = 1.0, *, generator: torch.Generator | None = None) -> tuple[torch.Tensor, float]:
+    """CutMix (Yun et al. 2019), GradMix's ablation: a box of area (1 − λ)·H·W,
+    λ ~ Beta(α, α), at a random place (clipped to the image), filled with the same box of
+    another image. Returns the mixed batch and the pasted fraction of the image."""
+    if xb.ndim != 4:
+        raise ValueError(f"need a batch of images (B, C, H, W), got shape {tuple(xb.shape)}")
+    if alpha <= 0:
+        raise ValueError(f"alpha must be positive, got {alpha}")
+    n, _, h, w = xb.shape
+    lam = float(torch.distributions.Beta(alpha, alpha).sample())
+    bh, bw = round(h * (1 - lam) ** 0.5), round(w * (1 - lam) ** 0.5)
+    cy, cx = int(torch.randint(0, h, (1,), generator=generator)), int(torch.randint(0, w, (1,), generator=generator))
+    top, bottom = max(cy - bh // 2, 0), min(cy + (bh - bh // 2), h)
+    left, right = max(cx - bw // 2, 0), min(cx + (bw - bw // 2), w)
+    mixed = xb.clone()
+    mixed[:, :, top:bottom, left:right] = xb[_other_images(n, generator, xb.device)][:, :, top:bottom, left:right]
+    return mixed, (bottom - top) * (right - left) / (h * w)

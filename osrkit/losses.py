@@ -189,3 +189,46 @@ class CACLoss:
         if self.terms == "tuplet":
             return tuplet
         return tuplet + self.lam * anchor
+
+
+# ------------------------------------------------------------ contrastive learning (paper 003)
+def _view_similarities(z1: torch.Tensor, z2: torch.Tensor, temperature: float) -> torch.Tensor:
+    """Cosine similarities / τ between all 2N views [z1; z2], the diagonal (a view with
+    itself) set to −inf so that it drops out of every sum."""
+    if z1.shape != z2.shape or z1.ndim != 2:
+        raise ValueError(f"need two (N, d) batches of projections, got {tuple(z1.shape)} and {tuple(z2.shape)}")
+    if temperature <= 0:
+        raise ValueError(f"temperature must be positive, got {temperature}")
+    z = F.normalize(torch.cat([z1, z2]), dim=1)
+    sim = z @ z.T / temperature
+    return sim.masked_fill(torch.eye(len(z), dtype=torch.bool, device=z.device), float("-inf"))
+
+
+def simclr_loss(z1: torch.Tensor, z2: torch.Tensor, temperature: float = 0.05) -> torch.Tensor:
+    """SimCLR's NT-Xent (paper 003 eq. 1): for each of the 2N views, −log of the softmax,
+    over the other 2N − 1 views, of its partner view (same image, other augmentation);
+    the mean over the 2N views. τ = 0.05 in GradMix's code."""
+    sim = _view_similarities(z1, z2, temperature)
+    n = len(z1)
+    partner = torch.cat([torch.arange(n, 2 * n), torch.arange(n)]).to(sim.device)
+    return F.cross_entropy(sim, partner)
+
+
+def supcon_loss(z1: torch.Tensor, z2: torch.Tensor, labels: torch.Tensor, temperature: float = 0.05) -> torch.Tensor:
+    """Supervised contrastive loss (Khosla et al. 2020; paper 003 eq. 2): for each view i,
+    the mean over its positives P(i) — every other view with the same label — of
+    −log(exp(s_ip/τ) / Σ_{k≠i} exp(s_ik/τ)); the mean over the 2N views. With one label
+    per image it is :func:`simclr_loss`."""
+    sim = _view_similarities(z1, z2, temperature)
+    y = torch.cat([labels, labels]).to(sim.device)
+    positive = (y[:, None] == y[None, :]) & ~torch.eye(len(y), dtype=torch.bool, device=sim.device)
+    log_prob = sim - torch.logsumexp(sim, dim=1, keepdim=True)
+    per_view = -(log_prob.masked_fill(~positive, 0.0).sum(1)) / positive.sum(1)
+    return per_view.mean()
+
+
+def gradmix_objective(supcon: torch.Tensor, simclr: torch.Tensor, simclr_mixed: torch.Tensor, gamma: float, *,
+                      theta: float = 1.0, lam: float = 1.0) -> torch.Tensor:
+    """Paper 003 eq. 8: θ·L_SupCon + λ·(L_SimCLR + γ²·L_SimCLR^GradMix), the mixed view's
+    loss weighted by the patch's share γ² of the image."""
+    return theta * supcon + lam * (simclr + gamma ** 2 * simclr_mixed)

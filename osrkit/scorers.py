@@ -478,3 +478,51 @@ class OpenMaxScorer(Scorer):
     def score(self, X: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
         probs = self.probabilities(X)
         return probs[:, :-1].argmax(1), probs[:, -1]
+
+
+# ------------------------------------------------------------ top-k similarity (paper 003)
+class TopKSimilarityScorer(Scorer):
+    """The open-set rule of paper 003 (Algorithm 1): G_c(x) = sum of the k largest cosine
+    similarities between the embedding of x and the training embeddings of class c;
+    prediction argmax_c G_c, score max_c G_c (high = known). Novelty = −max_c G_c, so that
+    higher is more likely unknown; :meth:`to_native` gives the score back. ``embed`` maps
+    inputs to embeddings (``None``: the inputs already are)."""
+
+    native_name = "top-k similarity score"
+
+    def __init__(self, k: int = 10) -> None:
+        if k < 1:
+            raise ValueError(f"k must be at least 1, got {k}")
+        self.k = k
+        self.embed: Callable[[np.ndarray], np.ndarray] | None = None
+        self.bank: list[np.ndarray] = []
+
+    def _normalised(self, X: np.ndarray) -> np.ndarray:
+        F = np.asarray(self.embed(X) if self.embed is not None else X, dtype=np.float64).reshape(len(X), -1)
+        return F / np.maximum(np.linalg.norm(F, axis=1, keepdims=True), 1e-12)
+
+    def fit(self, embed: Callable[[np.ndarray], np.ndarray] | None, X: np.ndarray | None = None,
+            y: np.ndarray | None = None) -> "TopKSimilarityScorer":
+        if X is None or y is None:
+            raise ValueError("TopKSimilarityScorer.fit needs the training inputs X and their labels y")
+        self.embed = embed
+        F, y = self._normalised(X), np.asarray(y)
+        self.bank = [F[y == c] for c in known_labels(y)]
+        small = [c for c, B in enumerate(self.bank) if len(B) < self.k]
+        if small:
+            raise ValueError(f"classes {small} have fewer than k={self.k} training samples; lower k")
+        return self
+
+    def class_scores(self, X: np.ndarray) -> np.ndarray:
+        """G (N, classes): per class, the sum of the top-k cosine similarities."""
+        if not self.bank:
+            raise RuntimeError("TopKSimilarityScorer is not fitted: call .fit(embed, X, y) first")
+        F = self._normalised(X)
+        return np.stack([np.sort(F @ B.T, axis=1)[:, -self.k:].sum(1) for B in self.bank], axis=1)
+
+    def score(self, X: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
+        G = self.class_scores(X)
+        return G.argmax(1), -G.max(1)
+
+    def to_native(self, novelty: np.ndarray) -> np.ndarray:
+        return -np.asarray(novelty)

@@ -1,0 +1,145 @@
+"""GradMix pieces (paper 003): attribution maps, the GradMix / Mixup / CutMix augmentations,
+the contrastive losses and the top-k similarity scorer."""
+import math
+
+import numpy as np
+import pytest
+import torch
+from torch import nn
+
+from osrkit import attribution, augment, losses, scorers
+
+
+class MeanOfLayer(nn.Module):
+    """x → A = conv1×1(x) (weight 1, so A = x) → output w · mean(A): ∂out/∂A = w/|A| everywhere."""
+
+    def __init__(self, w: float):
+        super().__init__()
+        self.layer = nn.Conv2d(1, 1, 1, bias=False)
+        nn.init.ones_(self.layer.weight)
+        self.w = w
+
+    def forward(self, x):
+        return self.w * self.layer(x).mean(dim=(1, 2, 3))[:, None]
+
+
+def test_grad_cam_on_a_hand_built_net_is_the_scaled_input_or_nothing():
+    x = torch.zeros(1, 1, 4, 4)
+    x[0, 0, 1, 2], x[0, 0, 3, 0] = 2.0, 1.0
+    # α = w/16 > 0: M = ReLU(α·x), scaled to [0, 1] = x / 2
+    net = MeanOfLayer(1.0)
+    m = attribution.grad_cam(net, [net.layer], x, target=0)
+    torch.testing.assert_close(m, x[:, 0] / 2.0)
+    torch.testing.assert_close(attribution.layer_cam(net, [net.layer], x, target=0), x[:, 0] / 2.0)
+    # α < 0: the ReLU removes everything
+    neg = MeanOfLayer(-1.0)
+    assert attribution.grad_cam(neg, [neg.layer], x, target=0).abs().max() == 0.0
+
+
+def test_maps_are_per_sample_in_unit_range_at_the_input_size_and_hooks_are_removed_on_errors():
+    torch.manual_seed(0)
+    net = nn.Sequential(nn.Conv2d(1, 4, 3, padding=1), nn.ReLU(), nn.Conv2d(4, 4, 3, stride=2, padding=1), nn.ReLU(),
+                        nn.Flatten(), nn.Linear(4 * 6 * 6, 3))
+    x = torch.rand(5, 1, 12, 12)
+    m = attribution.layer_cam(net, [net[1], net[3]], x)
+    assert m.shape == (5, 12, 12)
+    assert torch.allclose(m.flatten(1).max(1).values, torch.ones(5)) and m.min() >= 0
+    loss_map = attribution.grad_cam(net, [net[3]], x, target=lambda out: out.logsumexp(1).mean())
+    assert loss_map.shape == (5, 12, 12)
+
+    def broken(_out):
+        raise RuntimeError("boom")
+
+    with pytest.raises(RuntimeError, match="boom"):
+        attribution.layer_cam(net, [net[1]], x, target=broken)
+    assert not net[1]._forward_hooks
+    with pytest.raises(ValueError, match="scalar"):
+        attribution.layer_cam(net, [net[1]], x, target=lambda out: out.sum(1))
+    with pytest.raises(ValueError, match="not used"):
+        attribution.layer_cam(net, [nn.Conv2d(1, 1, 1)], x)
+
+
+def test_layer_cam_agrees_with_pytorch_grad_cam():
+    from pytorch_grad_cam import LayerCAM
+    from pytorch_grad_cam.utils.model_targets import ClassifierOutputTarget
+
+    torch.manual_seed(1)
+    net = nn.Sequential(nn.Conv2d(1, 8, 3, padding=1), nn.ReLU(), nn.MaxPool2d(2), nn.Conv2d(8, 8, 3, padding=1),
+                        nn.ReLU(), nn.AdaptiveAvgPool2d(1), nn.Flatten(), nn.Linear(8, 3)).eval()
+    x = torch.rand(4, 1, 16, 16)
+    ours = attribution.layer_cam(net, [net[4]], x, target=2).numpy()
+    with LayerCAM(model=net, target_layers=[net[4]]) as cam:
+        theirs = cam(input_tensor=x, targets=[ClassifierOutputTarget(2)] * 4)
+    for a, b in zip(ours, theirs):
+        assert np.corrcoef(a.ravel(), b.ravel())[0, 1] > 0.99
+
+
+def test_gradmix_patch_sits_on_the_maps_argmax_and_never_leaves_the_image():
+    x = torch.stack([torch.full((1, 10, 10), float(i + 1)) for i in range(3)])   # image i is the constant i + 1
+    maps = torch.zeros(3, 10, 10)
+    maps[0, 0, 0] = 1.0          # a corner: the patch is pushed inside
+    maps[1, 5, 4] = 1.0          # the middle: the patch is centred there
+    maps[2, 9, 9] = 1.0
+    mixed, gamma = augment.gradmix(x, maps, (0.3, 0.3), generator=torch.Generator().manual_seed(0))
+    assert gamma == pytest.approx(0.3)
+    changed = (mixed != x).any(1)                                  # (B, H, W)
+    assert changed[0, :3, :3].all() and changed[0].sum() == 9      # 3×3 patch in the corner
+    assert changed[1, 4:7, 3:6].all() and changed[1].sum() == 9    # centred on (5, 4)
+    assert changed[2, 7:, 7:].all() and changed[2].sum() == 9
+    for i in range(3):                                             # filled with another image of the batch
+        values = mixed[i][:, changed[i]]
+        fill = round(values.mean().item())
+        assert torch.allclose(values, torch.full_like(values, fill), atol=1e-5) and fill != i + 1 and fill in (1, 2, 3)
+    with pytest.raises(ValueError, match="maps"):
+        augment.gradmix(x, maps[:, :5], (0.1, 0.5))
+
+
+def test_mixup_and_cutmix_mix_other_images_of_the_batch():
+    torch.manual_seed(0)
+    x = torch.stack([torch.full((1, 8, 8), float(i)) for i in range(4)])
+    mixed, share = augment.mixup(x, alpha=1.0)
+    assert 0 < share < 1 and mixed.shape == x.shape
+    assert not torch.equal(mixed, x)
+    cut, area = augment.cutmix(x, alpha=1.0)
+    pasted = (cut != x).any(1).float().mean((1, 2))
+    assert torch.allclose(pasted, torch.full((4,), area))
+
+
+def test_simclr_loss_matches_a_hand_computation():
+    z = torch.tensor([[1.0, 0.0], [0.0, 1.0]])
+    # each view: partner similarity 1, the other two 0 → −log(e / (e + 2))
+    expected = math.log((math.e + 2) / math.e)
+    assert losses.simclr_loss(z, z.clone(), temperature=1.0).item() == pytest.approx(expected)
+    # temperature sharpens: at τ = 0.5 the partner term is e² against two e⁰
+    assert losses.simclr_loss(z, z.clone(), temperature=0.5).item() == pytest.approx(math.log((math.e ** 2 + 2) / math.e ** 2))
+
+
+def test_supcon_loss_by_hand_and_equal_to_simclr_with_one_label_per_image():
+    z = torch.tensor([[1.0, 0.0], [0.0, 1.0]])
+    # one class: view 0's positives are views 1, 2, 3 with similarities 0, 1, 0, denominator e + 2
+    expected = math.log(math.e + 2) - 1 / 3
+    assert losses.supcon_loss(z, z.clone(), torch.tensor([0, 0]), temperature=1.0).item() == pytest.approx(expected)
+    torch.manual_seed(0)
+    z1, z2 = torch.randn(6, 4), torch.randn(6, 4)
+    assert losses.supcon_loss(z1, z2, torch.arange(6)).item() == pytest.approx(losses.simclr_loss(z1, z2).item(), rel=1e-5)
+    total = losses.gradmix_objective(torch.tensor(1.0), torch.tensor(2.0), torch.tensor(4.0), 0.5, theta=2.0, lam=3.0)
+    assert total.item() == pytest.approx(2 * 1 + 3 * (2 + 0.25 * 4))
+
+
+def test_top_k_similarity_scorer_on_synthetic_clusters():
+    rng = np.random.default_rng(0)
+    a = np.array([1.0, 0.0, 0.0]) + rng.normal(0, 0.05, (30, 3))
+    b = np.array([0.0, 1.0, 0.0]) + rng.normal(0, 0.05, (30, 3))
+    X, y = np.concatenate([a, b]), np.repeat([0, 1], 30)
+    sc = scorers.TopKSimilarityScorer(k=5).fit(None, X, y)
+    test = np.array([[2.0, 0.1, 0.0], [0.0, 3.0, 0.1], [0.0, 0.0, 1.0]])
+    pred, novelty = sc.score(test)
+    assert pred[:2].tolist() == [0, 1]
+    assert novelty[2] > novelty[0] + 3 and novelty[2] > novelty[1] + 3      # off both clusters: unknown
+    # G_0 of the first point is the sum of its 5 largest cosine similarities to class 0
+    u = test[0] / np.linalg.norm(test[0])
+    cos = (a / np.linalg.norm(a, axis=1, keepdims=True)) @ u
+    assert sc.class_scores(test[:1])[0, 0] == pytest.approx(np.sort(cos)[-5:].sum())
+    assert sc.to_native(novelty)[0] == pytest.approx(sc.class_scores(test[:1])[0].max())
+    with pytest.raises(ValueError, match="fewer than k"):
+        scorers.TopKSimilarityScorer(k=50).fit(None, X, y)
