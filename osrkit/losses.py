@@ -232,3 +232,43 @@ def gradmix_objective(supcon: torch.Tensor, simclr: torch.Tensor, simclr_mixed: 
     """Paper 003 eq. 8: θ·L_SupCon + λ·(L_SimCLR + γ²·L_SimCLR^GradMix), the mixed view's
     loss weighted by the patch's share γ² of the image."""
     return theta * supcon + lam * (simclr + gamma ** 2 * simclr_mixed)
+
+
+class ContrastiveLoss:
+    """``loss(model, xb, yb)`` for :func:`osrkit.train.fit`: two augmented views of the
+    batch (``view``, e.g. :func:`osrkit.augment.random_resized_crop`), θ·SupCon + λ·SimCLR
+    (paper 003 eq. 3) and, with ``mixing``, a third, mixed view of the first whose SimCLR
+    loss against the second is weighted by the mixed share of the image (eq. 8):
+    - ``"gradmix"``: the patch goes on the most activated point of the LayerCAM map of the
+      SimCLR loss (:func:`osrkit.attribution.layer_cam` on ``model.attribution_layers()``),
+      weight γ²;
+    - ``"mixup"`` / ``"cutmix"``: the ablation of §4.1, weight the other image's share."""
+
+    MIXINGS = (None, "gradmix", "mixup", "cutmix")
+
+    def __init__(self, view, *, mixing: str | None = None, theta: float = 1.0, lam: float = 1.0,
+                 temperature: float = 0.05, gamma_range: tuple[float, float] = (0.1, 0.5)) -> None:
+        if mixing not in self.MIXINGS:
+            raise ValueError(f"mixing must be one of {self.MIXINGS}, got {mixing!r}")
+        self.view, self.mixing, self.theta, self.lam = view, mixing, theta, lam
+        self.temperature, self.gamma_range = temperature, gamma_range
+
+    def __call__(self, model: nn.Module, xb: torch.Tensor, yb: torch.Tensor) -> torch.Tensor:
+        from . import attribution, augment
+
+        v1, v2 = self.view(xb), self.view(xb)
+        z1, z2 = model(v1), model(v2)
+        supcon = supcon_loss(z1, z2, yb, self.temperature)
+        simclr = simclr_loss(z1, z2, self.temperature)
+        if self.mixing is None:
+            return self.theta * supcon + self.lam * simclr
+        if self.mixing == "gradmix":
+            anchor = z2.detach()
+            maps = attribution.layer_cam(model, model.attribution_layers(), v1,
+                                         target=lambda z: simclr_loss(z, anchor, self.temperature))
+            mixed, gamma = augment.gradmix(v1, maps, self.gamma_range)
+        else:
+            mixed, share = (augment.mixup if self.mixing == "mixup" else augment.cutmix)(v1)
+            gamma = math.sqrt(share)          # γ² is the share of the image that was mixed in
+        mixed_loss = simclr_loss(model(mixed), z2, self.temperature)
+        return gradmix_objective(supcon, simclr, mixed_loss, gamma, theta=self.theta, lam=self.lam)

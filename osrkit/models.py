@@ -387,3 +387,61 @@ class Classifier32(nn.Module):
 
     def forward(self, x: torch.Tensor) -> torch.Tensor:
         return self.head(self.features(x))
+
+
+# ------------------------------------------------------------ contrastive encoders (paper 003)
+class ContrastiveEncoder(nn.Module):
+    """A small CNN encoder with a projection head for contrastive learning (quick mode of
+    lesson 05): Conv(→c1, 3×3)–BN–ReLU–MaxPool–Conv(→c2, 3×3)–BN–ReLU–MaxPool–FC(→hidden)
+    –ReLU, then a 2-layer projection head to ``feature_dim`` (128 in GradMix's code).
+    ``forward`` gives the projection z (what the contrastive losses and the top-k scorer
+    use); ``attribution_layers()`` the conv blocks whose activations feed LayerCAM."""
+
+    def __init__(self, in_channels: int = 1, *, image_size: int = 28, channels: tuple[int, int] = (32, 64),
+                 hidden: int = 128, feature_dim: int = 128) -> None:
+        super().__init__()
+        if image_size % 4:
+            raise ValueError(f"ContrastiveEncoder needs an image side divisible by 4, got {image_size}")
+        c1, c2 = channels
+        self.block1 = nn.Sequential(nn.Conv2d(in_channels, c1, 3, padding=1), nn.BatchNorm2d(c1), nn.ReLU())
+        self.block2 = nn.Sequential(nn.Conv2d(c1, c2, 3, padding=1), nn.BatchNorm2d(c2), nn.ReLU())
+        self.fc = nn.Linear(c2 * (image_size // 4) ** 2, hidden)
+        self.head = nn.Sequential(nn.Linear(hidden, hidden), nn.ReLU(), nn.Linear(hidden, feature_dim))
+
+    def attribution_layers(self) -> list[nn.Module]:
+        return [self.block1, self.block2]
+
+    def forward(self, x: torch.Tensor) -> torch.Tensor:
+        h = F.max_pool2d(self.block1(x), 2)
+        h = F.max_pool2d(self.block2(h), 2)
+        return self.head(F.relu(self.fc(h.flatten(1))))
+
+    def embed(self, x: torch.Tensor) -> torch.Tensor:
+        return self(x)
+
+
+class ResNet18Encoder(nn.Module):
+    """torchvision's ResNet-18 adapted to 32×32 inputs (3×3 stride-1 first convolution, no
+    max-pool, as usual for CIFAR) with a 2-layer projection head to ``feature_dim``: the
+    full-mode encoder of lesson 05 (GradMix's backbone). ``attribution_layers()`` gives
+    layer3 and layer4 (conv4_x, conv5_x of the paper's Fig. 3)."""
+
+    def __init__(self, in_channels: int = 3, *, feature_dim: int = 128) -> None:
+        super().__init__()
+        from torchvision.models import resnet18
+
+        net = resnet18(weights=None)
+        net.conv1 = nn.Conv2d(in_channels, 64, 3, stride=1, padding=1, bias=False)
+        net.maxpool = nn.Identity()
+        net.fc = nn.Identity()
+        self.backbone = net
+        self.head = nn.Sequential(nn.Linear(512, 512), nn.ReLU(), nn.Linear(512, feature_dim))
+
+    def attribution_layers(self) -> list[nn.Module]:
+        return [self.backbone.layer3, self.backbone.layer4]
+
+    def forward(self, x: torch.Tensor) -> torch.Tensor:
+        return self.head(self.backbone(x))
+
+    def embed(self, x: torch.Tensor) -> torch.Tensor:
+        return self(x)

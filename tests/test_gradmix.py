@@ -143,3 +143,34 @@ def test_top_k_similarity_scorer_on_synthetic_clusters():
     assert sc.to_native(novelty)[0] == pytest.approx(sc.class_scores(test[:1])[0].max())
     with pytest.raises(ValueError, match="fewer than k"):
         scorers.TopKSimilarityScorer(k=50).fit(None, X, y)
+
+
+@pytest.mark.parametrize("mixing", [None, "gradmix", "mixup", "cutmix"])
+def test_contrastive_training_with_each_mixing_lowers_the_loss(mixing):
+    from osrkit import models, train
+
+    torch.manual_seed(0)
+    X = torch.rand(48, 1, 12, 12) * 0.1
+    y = torch.arange(48) % 3
+    for i, c in enumerate(y):
+        X[i, 0, 4 * c:4 * c + 4] = 1.0           # each class a bright band
+    model = models.ContrastiveEncoder(1, image_size=12, channels=(4, 8), hidden=16, feature_dim=8)
+    loss = losses.ContrastiveLoss(augment.random_resized_crop, mixing=mixing, temperature=0.5)
+    torch.manual_seed(1)
+    before = loss(model.train(), X, y).item()
+    train.fit(model, loss, X, y, epochs=15, batch_size=16, lr=3e-3, progress=False)
+    torch.manual_seed(1)
+    after = loss(model.train(), X, y).item()
+    assert after < before
+    with pytest.raises(ValueError, match="mixing"):
+        losses.ContrastiveLoss(augment.random_resized_crop, mixing="noise")
+
+
+def test_resnet18_encoder_takes_32x32_images_to_projections():
+    from osrkit import models
+
+    enc = models.ResNet18Encoder(3, feature_dim=16).eval()
+    assert enc(torch.zeros(2, 3, 32, 32)).shape == (2, 16)
+    maps = attribution.layer_cam(enc, enc.attribution_layers(), torch.rand(2, 3, 32, 32),
+                                 target=lambda z: z.pow(2).sum())
+    assert maps.shape == (2, 32, 32)
