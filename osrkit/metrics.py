@@ -305,3 +305,14 @@ def accepted_unknowns(y_true: np.ndarray, y_decided: np.ndarray, source: np.ndar
         if len(accepted):
             matrix[row] = np.bincount(accepted, minlength=num_known)[:num_known] / len(accepted)
     return matrix, unknown_classes
+
+
+def activated_area(maps: np.ndarray, taus: np.ndarray) -> np.ndarray:
+    """S_M(τ) of paper 003 Fig. 6: for each threshold τ, the fraction of pixels whose
+    attribution (maps (N, H, W), scaled to [0, 1] per image) is at least τ, averaged over
+    the images. A model that attends to more of the image has a larger area at every τ."""
+    M = np.asarray(maps, dtype=np.float64)
+    if M.ndim != 3:
+        raise ValueError(f"maps must be (N, H, W), got shape {M.shape}")
+    taus = np.asarray(taus, dtype=np.float64)
+    return np.array([(M >= t).mean() for t in taus])

@@ -14,6 +14,7 @@ from dataclasses import dataclass
 from typing import Sequence
 
 import numpy as np
+import torch
 from torch import nn
 
 from . import attacks, data, losses, metrics, models, scorers, thresholding, train
@@ -460,3 +461,53 @@ def cac_variant(split: data.OpenSetSplit, *, terms: str = "both", magnitude: flo
     model = train_cac_network(split, loss, network=network, epochs=epochs, lr=lr, seed=seed, device=device,
                               augment=augment, progress=progress, desc=f"CAC {terms}, α={magnitude:g}, λ={lam:g}")
     return open_set_scores(scorers.LogitDistanceScorer("cac").fit(model, split.X_train, split.y_train), split)
+
+
+# ------------------------------------------------------------ GradMix (paper 003)
+GRADMIX_ENCODERS = ("small", "resnet18")
+
+
+def contrastive_encoder(kind: str, in_channels: int = 1, image_size: int = 28) -> nn.Module:
+    """``"small"``: :class:`osrkit.models.ContrastiveEncoder` (quick mode);
+    ``"resnet18"``: :class:`osrkit.models.ResNet18Encoder` (full mode, 32×32 images)."""
+    if kind == "small":
+        return models.ContrastiveEncoder(in_channels, image_size=image_size)
+    if kind == "resnet18":
+        return models.ResNet18Encoder(in_channels)
+    raise ValueError(f"unknown encoder {kind!r}; use one of {GRADMIX_ENCODERS}")
+
+
+def train_contrastive(split: data.OpenSetSplit, mixing: str | None = None, *, encoder: str = "small", epochs: int,
+                      lr: float = 1e-3, batch_size: int = 128, temperature: float = 0.05, seed: int = 0,
+                      device: str = "auto", progress: bool = True) -> nn.Module:
+    """Train an encoder with SupCon + SimCLR on two random-resized-crop views (paper 003
+    eq. 3), plus a GradMix, Mixup or CutMix view with ``mixing`` (eq. 8); Adam."""
+    from .augment import random_resized_crop
+
+    train.seed_everything(seed)
+    model = contrastive_encoder(encoder, split.X_train.shape[1], split.X_train.shape[-1])
+    loss = losses.ContrastiveLoss(random_resized_crop, mixing=mixing, temperature=temperature)
+    train.fit(model, loss, split.X_train, split.y_train, epochs=epochs, batch_size=batch_size, lr=lr, seed=seed,
+              device=device, progress=progress, desc=f"SupCon+SimCLR{' + ' + mixing if mixing else ''}")
+    return model.eval()
+
+
+def top_k_scores(model: nn.Module, split: data.OpenSetSplit, k: int = 10) -> OpenSetScores:
+    """The test set scored by :class:`osrkit.scorers.TopKSimilarityScorer` on the model's
+    embeddings of the training set (paper 003 Algorithm 1; k = 10 in its ablations)."""
+    scorer = scorers.TopKSimilarityScorer(k).fit(scorers.embedding(model), split.X_train, split.y_train)
+    return open_set_scores(scorer, split)
+
+
+def attention_maps(model: nn.Module, X: np.ndarray, *, batch_size: int = 256) -> np.ndarray:
+    """LayerCAM maps (N, H, W) of an encoder on its ``attribution_layers()``, for the
+    norm of each image's projection — what in the image drives its embedding."""
+    from .attribution import layer_cam
+
+    model.eval()
+    dev = next(model.parameters()).device
+    out = []
+    for i in range(0, len(X), batch_size):
+        xb = torch.as_tensor(np.asarray(X[i:i + batch_size], dtype=np.float32), device=dev)
+        out.append(layer_cam(model, model.attribution_layers(), xb, target=lambda z: z.norm(dim=1).sum()).cpu().numpy())
+    return np.concatenate(out)

@@ -174,3 +174,33 @@ def test_resnet18_encoder_takes_32x32_images_to_projections():
     maps = attribution.layer_cam(enc, enc.attribution_layers(), torch.rand(2, 3, 32, 32),
                                  target=lambda z: z.pow(2).sum())
     assert maps.shape == (2, 32, 32)
+
+
+def test_activated_area_counts_pixels_above_each_threshold():
+    from osrkit import metrics
+
+    maps = np.zeros((2, 2, 2))
+    maps[0] = [[1.0, 0.5], [0.0, 0.0]]
+    maps[1] = [[1.0, 1.0], [1.0, 0.2]]
+    area = metrics.activated_area(maps, [0.0, 0.5, 1.0])
+    np.testing.assert_allclose(area, [1.0, 5 / 8, 4 / 8])
+    with pytest.raises(ValueError, match="maps"):
+        metrics.activated_area(np.zeros((2, 2)), [0.5])
+
+
+def test_contrastive_protocol_trains_scores_and_maps_a_standard_split():
+    from osrkit import data, protocols
+
+    X, y = np.random.default_rng(0).random((160, 1, 12, 12)).astype(np.float32) * 0.1, np.arange(160) % 4
+    for i, c in enumerate(y):
+        X[i, 0, 3 * c:3 * c + 3] = 1.0
+    task = data.open_set_split(X, y, [0, 1, 2], seed=0)
+    model = protocols.train_contrastive(task, "gradmix", epochs=2, seed=0, progress=False, batch_size=32)
+    assert not model.training                                   # returned ready to score
+    s = protocols.top_k_scores(model, task, k=5)
+    assert s.pred.shape == task.y_test.shape and 0 <= s.auroc <= 1
+    maps = protocols.attention_maps(model, task.X_test[:7], batch_size=4)
+    assert maps.shape == (7, 12, 12) and maps.min() >= 0
+    assert set(np.round(maps.max(axis=(1, 2)), 5)) <= {0.0, 1.0}     # scaled per image (all-zero if nothing fires)
+    with pytest.raises(ValueError, match="unknown encoder"):
+        protocols.contrastive_encoder("vit")
