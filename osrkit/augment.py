@@ -99,3 +99,29 @@ def cutmix(xb: torch.Tensor, alpha: float = 1.0, *, generator: torch.Generator |
     mixed = xb.clone()
     mixed[:, :, top:bottom, left:right] = xb[_other_images(n, generator, xb.device)][:, :, top:bottom, left:right]
     return mixed, (bottom - top) * (right - left) / (h * w)
+
+
+CORRUPTIONS = ("gaussian_noise", "blur", "contrast")
+
+
+def corrupt(xb: torch.Tensor, kind: str, severity: int = 3, *, generator: torch.Generator | None = None) -> torch.Tensor:
+    """A few of the common corruptions of Hendrycks & Dietterich (paper 003 §4.4) at
+    severity 1–5, on images in [0, 1]: ``"gaussian_noise"`` (σ = 0.08·severity),
+    ``"blur"`` (Gaussian blur, σ = 0.4·severity pixels) and ``"contrast"`` (pixels pulled
+    towards the image mean, contrast 1 − 0.15·severity)."""
+    if kind not in CORRUPTIONS:
+        raise ValueError(f"unknown corruption {kind!r}; use one of {CORRUPTIONS}")
+    if not 1 <= severity <= 5:
+        raise ValueError(f"severity must be 1..5, got {severity}")
+    if kind == "gaussian_noise":
+        noise = torch.randn(xb.shape, generator=generator).to(xb)
+        out = xb + 0.08 * severity * noise
+    elif kind == "blur":
+        from torchvision.transforms.functional import gaussian_blur
+
+        sigma = 0.4 * severity
+        out = gaussian_blur(xb, kernel_size=2 * math.ceil(2 * sigma) + 1, sigma=sigma)
+    else:
+        mean = xb.mean(dim=(1, 2, 3), keepdim=True)
+        out = mean + (1 - 0.15 * severity) * (xb - mean)
+    return out.clamp(0.0, 1.0)

@@ -511,3 +511,20 @@ def attention_maps(model: nn.Module, X: np.ndarray, *, batch_size: int = 256) ->
         xb = torch.as_tensor(np.asarray(X[i:i + batch_size], dtype=np.float32), device=dev)
         out.append(layer_cam(model, model.attribution_layers(), xb, target=lambda z: z.norm(dim=1).sum()).cpu().numpy())
     return np.concatenate(out)
+
+
+def corruption_accuracy(model: nn.Module, split: data.OpenSetSplit, kinds=("gaussian_noise", "blur", "contrast"), *,
+                        severity: int = 3, k: int = 10, seed: int = 0) -> dict[str, float]:
+    """Closed-set accuracy of the top-k rule on the known test images, clean and under each
+    corruption (:func:`osrkit.augment.corrupt`; paper 003 §4.4 reports the drop)."""
+    from .augment import corrupt
+
+    scorer = scorers.TopKSimilarityScorer(k).fit(scorers.embedding(model), split.X_train, split.y_train)
+    known = split.y_test >= 0
+    X, y = split.X_test[known], split.y_test[known]
+    result = {"clean": float(np.mean(scorer.score(X)[0] == y))}
+    gen = torch.Generator().manual_seed(seed)
+    for kind in kinds:
+        Xc = corrupt(torch.as_tensor(X), kind, severity, generator=gen).numpy()
+        result[kind] = float(np.mean(scorer.score(Xc)[0] == y))
+    return result

@@ -426,3 +426,73 @@ def subcluster_explorer(models: dict, images: dict, sources: dict):
         draw_subcluster_report(report, embedding(model)(images[name]), title=f"{name}, K = {k_value}")
 
     return _slider_panel([cls, k], draw)
+
+
+# ------------------------------------------------------------ GradMix step (lesson 05)
+@dataclass
+class GradMixStep:
+    """One GradMix augmentation of a batch (paper 003 Fig. 1): the LayerCAM maps of the
+    SimCLR loss between two views, each map's most activated point, and the mixed view."""
+
+    views: np.ndarray            # (B, C, H, W) the first view
+    maps: np.ndarray             # (B, H, W) in [0, 1]
+    peaks: np.ndarray            # (B, 2) row, column of each map's argmax
+    mixed: np.ndarray            # (B, C, H, W)
+    gamma: float
+
+
+def gradmix_step(model, X: np.ndarray, gamma: float, layer: int | None = None, *, temperature: float = 0.05,
+                 seed: int = 0) -> GradMixStep:
+    """GradMix on the images ``X`` step by step: two random-resized-crop views, the LayerCAM
+    map of their SimCLR loss on ``model.attribution_layers()`` (one of them with ``layer``,
+    all of them with None), the peak, and a patch of side γ·H there."""
+    import torch
+
+    from . import attribution, augment, losses
+
+    layers = model.attribution_layers()
+    if layer is not None and not 0 <= layer < len(layers):
+        raise ValueError(f"layer must be None or an index below {len(layers)}, got {layer}")
+    torch.manual_seed(seed)
+    model.eval()
+    xb = torch.as_tensor(np.asarray(X, dtype=np.float32))
+    v1, v2 = augment.random_resized_crop(xb), augment.random_resized_crop(xb)
+    with torch.no_grad():
+        anchor = model(v2)
+    maps = attribution.layer_cam(model, layers if layer is None else [layers[layer]], v1,
+                                 target=lambda z: losses.simclr_loss(z, anchor, temperature))
+    mixed, g = augment.gradmix(v1, maps, (gamma, gamma), generator=torch.Generator().manual_seed(seed))
+    w = maps.shape[-1]
+    peak = maps.flatten(1).argmax(1)
+    return GradMixStep(v1.numpy(), maps.numpy(), np.stack([(peak // w).numpy(), (peak % w).numpy()], 1),
+                       mixed.numpy(), g)
+
+
+def draw_gradmix_step(step: GradMixStep, *, max_images: int = 6) -> plt.Figure:
+    """Rows: the view, its map with the peak (star), the mixed view."""
+    n = min(max_images, len(step.views))
+    fig, axes = plt.subplots(3, n, figsize=(1.8 * n, 5.6), squeeze=False)
+    for i in range(n):
+        img = step.views[i].transpose(1, 2, 0).squeeze()
+        axes[0, i].imshow(img, cmap="gray", vmin=0, vmax=1)
+        axes[1, i].imshow(img, cmap="gray", vmin=0, vmax=1)
+        axes[1, i].imshow(step.maps[i], cmap="jet", alpha=0.5, vmin=0, vmax=1)
+        axes[1, i].scatter([step.peaks[i, 1]], [step.peaks[i, 0]], marker="*", s=120, c="white", edgecolors="k")
+        axes[2, i].imshow(step.mixed[i].transpose(1, 2, 0).squeeze(), cmap="gray", vmin=0, vmax=1)
+        for row in range(3):
+            axes[row, i].set_xticks([])
+            axes[row, i].set_yticks([])
+    for row, name in enumerate(("view", "LayerCAM + peak", f"GradMix, γ = {step.gamma:.2f}")):
+        axes[row, 0].set_ylabel(name, fontsize=9)
+    fig.tight_layout()
+    return fig
+
+
+def gradmix_explorer(model, X: np.ndarray):
+    """Sliders for γ and the layer (or all layers) driving :func:`gradmix_step`."""
+    import ipywidgets as w
+
+    options = [("all layers", None)] + [(f"layer {i}", i) for i in range(len(model.attribution_layers()))]
+    gamma = w.FloatSlider(value=0.3, min=0.1, max=0.5, step=0.05, description="γ", continuous_update=False)
+    layer = w.Dropdown(options=options, value=None, description="layer")
+    return _slider_panel([gamma, layer], lambda g, lay: draw_gradmix_step(gradmix_step(model, X, g, lay)))

@@ -204,3 +204,46 @@ def test_contrastive_protocol_trains_scores_and_maps_a_standard_split():
     assert set(np.round(maps.max(axis=(1, 2)), 5)) <= {0.0, 1.0}     # scaled per image (all-zero if nothing fires)
     with pytest.raises(ValueError, match="unknown encoder"):
         protocols.contrastive_encoder("vit")
+
+
+def test_corruptions_stay_in_range_and_grow_with_severity():
+    torch.manual_seed(0)
+    x = torch.rand(4, 1, 16, 16)
+    for kind in augment.CORRUPTIONS:
+        mild, strong = augment.corrupt(x, kind, 1), augment.corrupt(x, kind, 5)
+        assert mild.shape == x.shape and 0 <= strong.min() and strong.max() <= 1
+        assert (strong - x).abs().mean() > (mild - x).abs().mean()
+    with pytest.raises(ValueError, match="unknown corruption"):
+        augment.corrupt(x, "fog")
+
+
+def test_gradmix_step_report_puts_the_patch_on_the_peak_of_each_map():
+    from osrkit import models, widgets
+
+    torch.manual_seed(0)
+    model = models.ContrastiveEncoder(1, image_size=12, channels=(4, 8), hidden=16, feature_dim=8)
+    X = np.random.default_rng(0).random((4, 1, 12, 12)).astype(np.float32)
+    step = widgets.gradmix_step(model, X, 0.25, layer=1)
+    assert step.maps.shape == (4, 12, 12) and step.gamma == pytest.approx(0.25)
+    for i in range(4):
+        r, c = step.peaks[i]
+        assert step.maps[i, r, c] == step.maps[i].max()
+        changed = np.argwhere((step.mixed[i] != step.views[i]).any(0))
+        if len(changed):                                   # the 3×3 patch contains the peak (or was pushed inside)
+            assert changed[:, 0].max() - changed[:, 0].min() <= 2 and changed[:, 1].max() - changed[:, 1].min() <= 2
+    fig = widgets.draw_gradmix_step(step, max_images=3)
+    assert len(fig.axes) == 9
+    with pytest.raises(ValueError, match="layer"):
+        widgets.gradmix_step(model, X, 0.25, layer=5)
+
+
+def test_corruption_accuracy_reports_clean_and_each_corruption():
+    from osrkit import data, protocols
+
+    X, y = np.random.default_rng(0).random((120, 1, 12, 12)).astype(np.float32) * 0.1, np.arange(120) % 4
+    for i, c in enumerate(y):
+        X[i, 0, 3 * c:3 * c + 3] = 1.0
+    task = data.open_set_split(X, y, [0, 1, 2], seed=0)
+    model = protocols.train_contrastive(task, None, epochs=3, seed=0, progress=False, batch_size=32)
+    acc = protocols.corruption_accuracy(model, task, severity=5, k=5)
+    assert set(acc) == {"clean", "gaussian_noise", "blur", "contrast"} and all(0 <= v <= 1 for v in acc.values())
