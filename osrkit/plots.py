@@ -285,17 +285,24 @@ def plot_f1_versus_unknowns(curves: dict[str, np.ndarray], *, ax=None, title: st
     """Test macro-F1 against the number Q of unknown classes, one line per method (paper
     000 Fig. 7); the legend gives each method's mean over Q."""
     fig, ax = _axes(ax)
-    for i, (name, f1) in enumerate(curves.items()):
-        f1 = np.asarray(f1)
-        ax.plot(np.arange(len(f1)), f1, "-o", ms=4, color=CLASS_COLORS[i % len(CLASS_COLORS)],
-                label=f"{name} (mean {f1.mean():.2f})")
-    ax.set_xlabel("number Q of unknown classes in the test set")
-    ax.set_ylabel("test macro-F1")
+    _curves_with_means(ax, {name: (np.arange(len(f1)), np.asarray(f1)) for name, f1 in curves.items()},
+                       xlabel="number Q of unknown classes in the test set", ylabel="test macro-F1", digits=2,
+                       title=title, marker="o", ms=4)
+    return fig
+
+
+def _curves_with_means(ax, curves: dict[str, tuple[np.ndarray, np.ndarray]], *, xlabel: str, ylabel: str,
+                       digits: int, title: str = "", **style) -> None:
+    """One line per entry (name → (x, y)) on a [0, 1] axis, each labelled with its mean y."""
+    for i, (name, (x, y)) in enumerate(curves.items()):
+        ax.plot(x, y, color=CLASS_COLORS[i % len(CLASS_COLORS)], label=f"{name} (mean {np.mean(y):.{digits}f})",
+                **style)
+    ax.set_xlabel(xlabel)
+    ax.set_ylabel(ylabel)
     ax.set_ylim(0, 1.02)
     ax.legend(fontsize=8)
     if title:
         ax.set_title(title, fontsize=10)
-    return fig
 
 
 def plot_grouped_bars(values: dict[str, Sequence[float]], metric_names: Sequence[str], *, ax=None, title: str = "",
@@ -317,4 +324,34 @@ def plot_grouped_bars(values: dict[str, Sequence[float]], metric_names: Sequence
     ax.legend(fontsize=8, loc="lower right")
     if title:
         ax.set_title(title, fontsize=10)
+    return fig
+
+
+def plot_attribution_maps(images: np.ndarray, maps: dict[str, np.ndarray], *, max_images: int = 6) -> plt.Figure:
+    """The images (top row) and, one row per entry of ``maps`` (name → (N, H, W) in
+    [0, 1]), the maps laid over them (paper 003 Fig. 6 left)."""
+    n = min(max_images, len(images))
+    rows = 1 + len(maps)
+    fig, axes = plt.subplots(rows, n, figsize=(1.7 * n, 1.8 * rows), squeeze=False)
+    for i in range(n):
+        img = np.asarray(images[i]).transpose(1, 2, 0).squeeze()
+        axes[0, i].imshow(img, cmap="gray", vmin=0, vmax=1)
+        for r, m in enumerate(maps.values(), start=1):
+            axes[r, i].imshow(img, cmap="gray", vmin=0, vmax=1)
+            axes[r, i].imshow(np.asarray(m)[i], cmap="jet", alpha=0.5, vmin=0, vmax=1)
+        for r in range(rows):
+            axes[r, i].set_xticks([])
+            axes[r, i].set_yticks([])
+    for r, name in enumerate(["image", *maps], start=0):
+        axes[r, 0].set_ylabel(name, fontsize=8)
+    fig.tight_layout()
+    return fig
+
+
+def plot_activated_area(taus: np.ndarray, areas: dict[str, np.ndarray], *, ax=None, title: str = "") -> plt.Figure:
+    """S_M(τ), the share of pixels whose attribution is at least τ, one curve per model
+    (paper 003 Fig. 6 right); the legend gives each curve's mean over τ."""
+    fig, ax = _axes(ax)
+    _curves_with_means(ax, {name: (np.asarray(taus), np.asarray(area)) for name, area in areas.items()}, xlabel="τ",
+                       ylabel="activated area S_M(τ)", digits=3, title=title, lw=2)
     return fig

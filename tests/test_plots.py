@@ -64,3 +64,15 @@ def test_embedding_of_2d_features_keeps_its_axes_and_hollow_centroids():
     stars = ax.collections[-1]
     assert stars.get_facecolor().size == 0 or stars.get_facecolor()[0][3] == 0     # hollow: points show through
     plt.close(fig)
+
+
+def test_attribution_maps_and_activated_area_plots():
+    images = np.random.default_rng(0).random((3, 1, 6, 6))
+    fig = plots.plot_attribution_maps(images, {"Grad-CAM": images[:, 0], "LayerCAM": images[:, 0]}, max_images=2)
+    assert len(fig.axes) == 6 and fig.axes[2].get_ylabel() == "Grad-CAM"
+    plt.close(fig)
+    fig, ax = plt.subplots()
+    plots.plot_activated_area(np.array([0.0, 1.0]), {"plain": np.array([1.0, 0.1]), "GradMix": np.array([1.0, 0.3])},
+                              ax=ax)
+    assert [t.get_text() for t in ax.get_legend().get_texts()] == ["plain (mean 0.550)", "GradMix (mean 0.650)"]
+    plt.close(fig)
