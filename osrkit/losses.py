@@ -234,6 +234,21 @@ def gradmix_objective(supcon: torch.Tensor, simclr: torch.Tensor, simclr_mixed: 
     return theta * supcon + lam * (simclr + gamma ** 2 * simclr_mixed)
 
 
+def gradmix_view(model: nn.Module, view: torch.Tensor, anchor: torch.Tensor, *, temperature: float = 0.05,
+                 gamma_range: tuple[float, float] = (0.1, 0.5), layers=None, generator: torch.Generator | None = None):
+    """The GradMix view of ``view`` (paper 003 §3.2): the LayerCAM map of the SimCLR loss
+    between the model's projections of ``view`` and the (detached) projections ``anchor`` of
+    the other view, on ``layers`` (default ``model.attribution_layers()``), and
+    :func:`osrkit.augment.gradmix` on its peaks. Returns (mixed view, γ, maps)."""
+    from . import attribution, augment
+
+    anchor = anchor.detach()
+    maps = attribution.layer_cam(model, model.attribution_layers() if layers is None else layers, view,
+                                 target=lambda z: simclr_loss(z, anchor, temperature))
+    mixed, gamma = augment.gradmix(view, maps, gamma_range, generator=generator)
+    return mixed, gamma, maps
+
+
 class ContrastiveLoss:
     """``loss(model, xb, yb)`` for :func:`osrkit.train.fit`: two augmented views of the
     batch (``view``, e.g. :func:`osrkit.augment.random_resized_crop`), θ·SupCon + λ·SimCLR
@@ -254,7 +269,7 @@ class ContrastiveLoss:
         self.temperature, self.gamma_range = temperature, gamma_range
 
     def __call__(self, model: nn.Module, xb: torch.Tensor, yb: torch.Tensor) -> torch.Tensor:
-        from . import attribution, augment
+        from . import augment
 
         v1, v2 = self.view(xb), self.view(xb)
         z1, z2 = model(v1), model(v2)
@@ -263,10 +278,7 @@ class ContrastiveLoss:
         if self.mixing is None:
             return self.theta * supcon + self.lam * simclr
         if self.mixing == "gradmix":
-            anchor = z2.detach()
-            maps = attribution.layer_cam(model, model.attribution_layers(), v1,
-                                         target=lambda z: simclr_loss(z, anchor, self.temperature))
-            mixed, gamma = augment.gradmix(v1, maps, self.gamma_range)
+            mixed, gamma, _ = gradmix_view(model, v1, z2, temperature=self.temperature, gamma_range=self.gamma_range)
         else:
             mixed, share = (augment.mixup if self.mixing == "mixup" else augment.cutmix)(v1)
             gamma = math.sqrt(share)          # γ² is the share of the image that was mixed in

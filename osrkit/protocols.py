@@ -370,8 +370,7 @@ def cac_task(dataset: str, split: int = 0, *, seed: int = 0, root=None) -> data.
         return data.open_set_split(pool.X, pool.y, known, seed=seed)
     tr, te = data.load_dataset(dataset, train=True, root=root), data.load_dataset(dataset, train=False, root=root)
     X_tr, X_te = (data.resize_images(tr.X, 32), data.resize_images(te.X, 32)) if dataset == "mnist" else (tr.X, te.X)
-    return data.open_set_split(X_tr, tr.y, known, val_fraction=0.1, test_fraction=0.0, seed=seed,
-                               X_test=X_te, y_test=te.y)
+    return data.open_set_split(X_tr, tr.y, known, val_fraction=0.1, seed=seed, X_test=X_te, y_test=te.y)
 
 
 def cac_network(kind: str, num_classes: int, in_channels: int = 1) -> nn.Module:
@@ -492,11 +491,10 @@ def train_contrastive(split: data.OpenSetSplit, mixing: str | None = None, *, en
     return model.eval()
 
 
-def top_k_scores(model: nn.Module, split: data.OpenSetSplit, k: int = 10) -> OpenSetScores:
-    """The test set scored by :class:`osrkit.scorers.TopKSimilarityScorer` on the model's
-    embeddings of the training set (paper 003 Algorithm 1; k = 10 in its ablations)."""
-    scorer = scorers.TopKSimilarityScorer(k).fit(scorers.embedding(model), split.X_train, split.y_train)
-    return open_set_scores(scorer, split)
+def top_k_scorer(model: nn.Module, split: data.OpenSetSplit, k: int = 10) -> scorers.TopKSimilarityScorer:
+    """:class:`osrkit.scorers.TopKSimilarityScorer` on the model's embeddings of the
+    split's training set (paper 003 Algorithm 1; k = 10 in its ablations)."""
+    return scorers.TopKSimilarityScorer(k).fit(scorers.embedding(model), split.X_train, split.y_train)
 
 
 def attention_maps(model: nn.Module, X: np.ndarray, *, batch_size: int = 256) -> np.ndarray:
@@ -513,13 +511,14 @@ def attention_maps(model: nn.Module, X: np.ndarray, *, batch_size: int = 256) ->
     return np.concatenate(out)
 
 
-def corruption_accuracy(model: nn.Module, split: data.OpenSetSplit, kinds=("gaussian_noise", "blur", "contrast"), *,
-                        severity: int = 3, k: int = 10, seed: int = 0) -> dict[str, float]:
-    """Closed-set accuracy of the top-k rule on the known test images, clean and under each
-    corruption (:func:`osrkit.augment.corrupt`; paper 003 §4.4 reports the drop)."""
+def corruption_accuracy(scorer: scorers.Scorer, split: data.OpenSetSplit,
+                        kinds=("gaussian_noise", "blur", "contrast"), *, severity: int = 3,
+                        seed: int = 0) -> dict[str, float]:
+    """Closed-set accuracy of a fitted scorer (e.g. :func:`top_k_scorer`) on the known test
+    images, clean and under each corruption (:func:`osrkit.augment.corrupt`; paper 003
+    §4.4 reports the drop)."""
     from .augment import corrupt
 
-    scorer = scorers.TopKSimilarityScorer(k).fit(scorers.embedding(model), split.X_train, split.y_train)
     known = split.y_test >= 0
     X, y = split.X_test[known], split.y_test[known]
     result = {"clean": float(np.mean(scorer.score(X)[0] == y))}

@@ -448,7 +448,7 @@ def gradmix_step(model, X: np.ndarray, gamma: float, layer: int | None = None, *
     all of them with None), the peak, and a patch of side γ·H there."""
     import torch
 
-    from . import attribution, augment, losses
+    from . import augment, losses
 
     layers = model.attribution_layers()
     if layer is not None and not 0 <= layer < len(layers):
@@ -459,9 +459,9 @@ def gradmix_step(model, X: np.ndarray, gamma: float, layer: int | None = None, *
     v1, v2 = augment.random_resized_crop(xb), augment.random_resized_crop(xb)
     with torch.no_grad():
         anchor = model(v2)
-    maps = attribution.layer_cam(model, layers if layer is None else [layers[layer]], v1,
-                                 target=lambda z: losses.simclr_loss(z, anchor, temperature))
-    mixed, g = augment.gradmix(v1, maps, (gamma, gamma), generator=torch.Generator().manual_seed(seed))
+    mixed, g, maps = losses.gradmix_view(model, v1, anchor, temperature=temperature, gamma_range=(gamma, gamma),
+                                         layers=None if layer is None else [layers[layer]],
+                                         generator=torch.Generator().manual_seed(seed))
     w = maps.shape[-1]
     peak = maps.flatten(1).argmax(1)
     return GradMixStep(v1.numpy(), maps.numpy(), np.stack([(peak // w).numpy(), (peak % w).numpy()], 1),

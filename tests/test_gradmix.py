@@ -197,7 +197,7 @@ def test_contrastive_protocol_trains_scores_and_maps_a_standard_split():
     task = data.open_set_split(X, y, [0, 1, 2], seed=0)
     model = protocols.train_contrastive(task, "gradmix", epochs=2, seed=0, progress=False, batch_size=32)
     assert not model.training                                   # returned ready to score
-    s = protocols.top_k_scores(model, task, k=5)
+    s = protocols.open_set_scores(protocols.top_k_scorer(model, task, k=5), task)
     assert s.pred.shape == task.y_test.shape and 0 <= s.auroc <= 1
     maps = protocols.attention_maps(model, task.X_test[:7], batch_size=4)
     assert maps.shape == (7, 12, 12) and maps.min() >= 0
@@ -245,5 +245,5 @@ def test_corruption_accuracy_reports_clean_and_each_corruption():
         X[i, 0, 3 * c:3 * c + 3] = 1.0
     task = data.open_set_split(X, y, [0, 1, 2], seed=0)
     model = protocols.train_contrastive(task, None, epochs=3, seed=0, progress=False, batch_size=32)
-    acc = protocols.corruption_accuracy(model, task, severity=5, k=5)
+    acc = protocols.corruption_accuracy(protocols.top_k_scorer(model, task, k=5), task, severity=5)
     assert set(acc) == {"clean", "gaussian_noise", "blur", "contrast"} and all(0 <= v <= 1 for v in acc.values())
