@@ -11,7 +11,7 @@ and one run of its comparison, GMVAE (NC-U, NC-D) against CROSR (NC-D, EVT).
 from __future__ import annotations
 
 from dataclasses import dataclass
-from typing import Sequence
+from typing import Callable, Sequence
 
 import numpy as np
 import torch
@@ -480,12 +480,19 @@ def train_contrastive(split: data.OpenSetSplit, mixing: str | None = None, *, en
                       lr: float = 1e-3, batch_size: int = 128, temperature: float = 0.05, seed: int = 0,
                       device: str = "auto", progress: bool = True) -> nn.Module:
     """Train an encoder with SupCon + SimCLR on two random-resized-crop views (paper 003
-    eq. 3), plus a GradMix, Mixup or CutMix view with ``mixing`` (eq. 8); Adam."""
+    eq. 3), plus a GradMix, Mixup or CutMix view with ``mixing`` (eq. 8); Adam.
+
+    A controlled comparison: for one ``seed`` every ``mixing`` starts from the same weights
+    and sees the same batches and the same crops (the crops have a generator of their own,
+    so the mixing's extra random draws do not shift them); only the mixed view differs."""
+    from functools import partial
+
     from .augment import random_resized_crop
 
     train.seed_everything(seed)
     model = contrastive_encoder(encoder, split.X_train.shape[1], split.X_train.shape[-1])
-    loss = losses.ContrastiveLoss(random_resized_crop, mixing=mixing, temperature=temperature)
+    crops = partial(random_resized_crop, generator=torch.Generator().manual_seed(seed))
+    loss = losses.ContrastiveLoss(crops, mixing=mixing, temperature=temperature)
     train.fit(model, loss, split.X_train, split.y_train, epochs=epochs, batch_size=batch_size, lr=lr, seed=seed,
               device=device, progress=progress, desc=f"SupCon+SimCLR{' + ' + mixing if mixing else ''}")
     return model.eval()
@@ -497,17 +504,29 @@ def top_k_scorer(model: nn.Module, split: data.OpenSetSplit, k: int = 10) -> sco
     return scorers.TopKSimilarityScorer(k).fit(scorers.embedding(model), split.X_train, split.y_train)
 
 
-def attention_maps(model: nn.Module, X: np.ndarray, *, batch_size: int = 256) -> np.ndarray:
-    """LayerCAM maps (N, H, W) of an encoder on its ``attribution_layers()``, for the
-    norm of each image's projection — what in the image drives its embedding."""
+def top_k_target(scorer: scorers.TopKSimilarityScorer) -> Callable[[torch.Tensor], torch.Tensor]:
+    """The attribution target ``z -> Σ_batch max_c G_c(z)`` of a fitted top-k scorer: the
+    score that the open-set rule thresholds (paper 003 Algorithm 1). Its LayerCAM map is
+    what in an image makes it look known — the analogue of Grad-CAM's predicted-class
+    score for a classifier. (The contrastive losses and the scorer use z/‖z‖ alone, so
+    the raw embedding, or its norm, would explain a quantity the model never uses.)"""
+    return lambda z: scorer.class_scores_of_embeddings(z).max(dim=1).values.sum()
+
+
+def attention_maps(model: nn.Module, scorer: scorers.TopKSimilarityScorer, X: np.ndarray, *,
+                   batch_size: int = 256) -> np.ndarray:
+    """LayerCAM maps (N, H, W) of an encoder on its ``attribution_layers()`` for the
+    top-k score of ``scorer`` fitted on this encoder (:func:`top_k_target`); the maps of
+    paper 003 Fig. 6, whose activated area :func:`osrkit.metrics.activated_area` measures."""
     from .attribution import layer_cam
 
     model.eval()
     dev = next(model.parameters()).device
+    target = top_k_target(scorer)
     out = []
     for i in range(0, len(X), batch_size):
         xb = torch.as_tensor(np.asarray(X[i:i + batch_size], dtype=np.float32), device=dev)
-        out.append(layer_cam(model, model.attribution_layers(), xb, target=lambda z: z.norm(dim=1).sum()).cpu().numpy())
+        out.append(layer_cam(model, model.attribution_layers(), xb, target=target).cpu().numpy())
     return np.concatenate(out)
 
 

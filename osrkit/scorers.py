@@ -497,28 +497,36 @@ class TopKSimilarityScorer(Scorer):
         self.embed: Callable[[np.ndarray], np.ndarray] | None = None
         self.bank: list[np.ndarray] = []
 
-    def _normalised(self, X: np.ndarray) -> np.ndarray:
-        F = np.asarray(self.embed(X) if self.embed is not None else X, dtype=np.float64).reshape(len(X), -1)
-        return F / np.maximum(np.linalg.norm(F, axis=1, keepdims=True), 1e-12)
-
     def fit(self, embed: Callable[[np.ndarray], np.ndarray] | None, X: np.ndarray | None = None,
             y: np.ndarray | None = None) -> "TopKSimilarityScorer":
         if X is None or y is None:
             raise ValueError("TopKSimilarityScorer.fit needs the training inputs X and their labels y")
         self.embed = embed
-        F, y = self._normalised(X), np.asarray(y)
+        F, y = self._embeddings(X), np.asarray(y)
+        F = F / np.maximum(np.linalg.norm(F, axis=1, keepdims=True), 1e-12)
         self.bank = [F[y == c] for c in known_labels(y)]
         small = [c for c, B in enumerate(self.bank) if len(B) < self.k]
         if small:
             raise ValueError(f"classes {small} have fewer than k={self.k} training samples; lower k")
         return self
 
+    def _embeddings(self, X: np.ndarray) -> np.ndarray:
+        return np.asarray(self.embed(X) if self.embed is not None else X, dtype=np.float64).reshape(len(X), -1)
+
+    def class_scores_of_embeddings(self, Z: torch.Tensor) -> torch.Tensor:
+        """G (B, classes) for a batch of embeddings, in torch and differentiable, so that an
+        attribution map can explain the top-k score (see :func:`osrkit.protocols.top_k_target`)."""
+        if not self.bank:
+            raise RuntimeError("TopKSimilarityScorer is not fitted: call .fit(embed, X, y) first")
+        Z = torch.nn.functional.normalize(Z.flatten(1), dim=1, eps=1e-12)
+        return torch.stack([(Z @ torch.as_tensor(B, dtype=Z.dtype, device=Z.device).T).topk(self.k, dim=1).values.sum(1)
+                            for B in self.bank], dim=1)
+
     def class_scores(self, X: np.ndarray) -> np.ndarray:
         """G (N, classes): per class, the sum of the top-k cosine similarities."""
         if not self.bank:
             raise RuntimeError("TopKSimilarityScorer is not fitted: call .fit(embed, X, y) first")
-        F = self._normalised(X)
-        return np.stack([np.sort(F @ B.T, axis=1)[:, -self.k:].sum(1) for B in self.bank], axis=1)
+        return self.class_scores_of_embeddings(torch.as_tensor(self._embeddings(X))).numpy()
 
     def score(self, X: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
         G = self.class_scores(X)

@@ -141,6 +141,18 @@ def test_top_k_similarity_scorer_on_synthetic_clusters():
     cos = (a / np.linalg.norm(a, axis=1, keepdims=True)) @ u
     assert sc.class_scores(test[:1])[0, 0] == pytest.approx(np.sort(cos)[-5:].sum())
     assert sc.to_native(novelty)[0] == pytest.approx(sc.class_scores(test[:1])[0].max())
+    # the torch form gives the same G, and the target that LayerCAM explains has the
+    # gradient of the top-k score max_c G_c (checked against central differences)
+    from osrkit import protocols
+    z = torch.tensor(test[:1], requires_grad=True)
+    assert sc.class_scores_of_embeddings(z).detach().numpy() == pytest.approx(sc.class_scores(test[:1]))
+    protocols.top_k_target(sc)(z).backward()
+    h = 1e-6
+    for j in range(3):
+        step = np.eye(3)[j] * h
+        slope = (sc.class_scores(test[:1] + step).max() - sc.class_scores(test[:1] - step).max()) / (2 * h)
+        assert z.grad[0, j].item() == pytest.approx(slope, abs=1e-6)
+    assert z.grad.abs().max() > 1e-3
     with pytest.raises(ValueError, match="fewer than k"):
         scorers.TopKSimilarityScorer(k=50).fit(None, X, y)
 
@@ -199,11 +211,24 @@ def test_contrastive_protocol_trains_scores_and_maps_a_standard_split():
     assert not model.training                                   # returned ready to score
     s = protocols.open_set_scores(protocols.top_k_scorer(model, task, k=5), task)
     assert s.pred.shape == task.y_test.shape and 0 <= s.auroc <= 1
-    maps = protocols.attention_maps(model, task.X_test[:7], batch_size=4)
+    maps = protocols.attention_maps(model, protocols.top_k_scorer(model, task, k=5), task.X_test[:7], batch_size=4)
     assert maps.shape == (7, 12, 12) and maps.min() >= 0
     assert set(np.round(maps.max(axis=(1, 2)), 5)) <= {0.0, 1.0}     # scaled per image (all-zero if nothing fires)
     with pytest.raises(ValueError, match="unknown encoder"):
         protocols.contrastive_encoder("vit")
+
+
+def test_crops_from_their_own_generator_repeat_and_leave_the_global_stream_alone():
+    """train_contrastive gives the crops their own generator so that the four trainings of
+    lesson 05 see the same crops whatever random numbers their mixing draws."""
+    x = torch.rand(6, 1, 12, 12)
+    torch.manual_seed(1)
+    expected = torch.rand(3)
+    torch.manual_seed(1)
+    a = augment.random_resized_crop(x, generator=torch.Generator().manual_seed(5))
+    assert torch.equal(torch.rand(3), expected)
+    b = augment.random_resized_crop(x, generator=torch.Generator().manual_seed(5))
+    assert torch.equal(a, b) and not torch.allclose(a, x)
 
 
 def test_corruptions_stay_in_range_and_grow_with_severity():
