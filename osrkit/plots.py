@@ -350,8 +350,14 @@ def plot_attribution_maps(images: np.ndarray, maps: dict[str, np.ndarray], *, ma
 
 def plot_activated_area(taus: np.ndarray, areas: dict[str, np.ndarray], *, ax=None, title: str = "") -> plt.Figure:
     """S_M(τ), the share of pixels whose attribution is at least τ, one curve per model
-    (paper 003 Fig. 6 right); the legend gives each curve's mean over τ."""
+    (paper 003 Fig. 6 right); the legend gives each curve's mean over τ. An entry of shape
+    (runs, len(taus)) draws its mean over the runs, with each run as a thin line."""
     fig, ax = _axes(ax)
-    _curves_with_means(ax, {name: (np.asarray(taus), np.asarray(area)) for name, area in areas.items()}, xlabel="τ",
-                       ylabel="activated area S_M(τ)", digits=3, title=title, lw=2)
+    taus = np.asarray(taus)
+    areas = {name: np.atleast_2d(np.asarray(area)) for name, area in areas.items()}
+    _curves_with_means(ax, {name: (taus, area.mean(axis=0)) for name, area in areas.items()}, xlabel="τ",
+                       ylabel="activated area S_M(τ)", digits=4, title=title, lw=2)
+    for i, area in enumerate(areas.values()):
+        if len(area) > 1:
+            ax.plot(taus, area.T, color=CLASS_COLORS[i % len(CLASS_COLORS)], lw=0.8, alpha=0.4)
     return fig

@@ -530,6 +530,30 @@ def attention_maps(model: nn.Module, scorer: scorers.TopKSimilarityScorer, X: np
     return np.concatenate(out)
 
 
+def activated_area_runs(split: data.OpenSetSplit, taus: np.ndarray, *, trained: dict[str, nn.Module] | None = None,
+                        names: Sequence[str] = ("plain", "gradmix"), runs: int = 3, k: int = 10, seed: int = 0,
+                        **train_kwargs) -> dict[str, np.ndarray]:
+    """S_M(τ) (paper 003 Fig. 6 right) of each named training — ``"plain"`` or a mixing of
+    :func:`train_contrastive` — over ``runs`` paired runs with seeds seed + 1000·r: the
+    activated area of the LayerCAM maps of the top-k score (:func:`attention_maps`) on every
+    test image. Returns name → (runs, len(taus)). ``trained`` holds models already trained
+    with ``seed``, used for run 0. On digits the change GradMix makes to the area is about
+    the spread between runs, so one run can point either way; the mean over paired runs is
+    the measurement (as lesson 03 averages its drops over paired runs)."""
+    if runs < 1:
+        raise ValueError(f"runs must be at least 1, got {runs}")
+    trained = trained or {}
+    per_run: dict[str, list[np.ndarray]] = {name: [] for name in names}
+    for r in range(runs):
+        for name in names:
+            model = trained.get(name) if r == 0 else None
+            if model is None:
+                model = train_contrastive(split, None if name == "plain" else name, seed=seed + 1000 * r, **train_kwargs)
+            maps = attention_maps(model, top_k_scorer(model, split, k), split.X_test)
+            per_run[name].append(metrics.activated_area(maps, taus))
+    return {name: np.stack(areas) for name, areas in per_run.items()}
+
+
 def corruption_accuracy(scorer: scorers.Scorer, split: data.OpenSetSplit,
                         kinds=("gaussian_noise", "blur", "contrast"), *, severity: int = 3,
                         seed: int = 0) -> dict[str, float]:

@@ -201,7 +201,7 @@ def test_activated_area_counts_pixels_above_each_threshold():
 
 
 def test_contrastive_protocol_trains_scores_and_maps_a_standard_split():
-    from osrkit import data, protocols
+    from osrkit import data, metrics, protocols
 
     X, y = np.random.default_rng(0).random((160, 1, 12, 12)).astype(np.float32) * 0.1, np.arange(160) % 4
     for i, c in enumerate(y):
@@ -216,6 +216,17 @@ def test_contrastive_protocol_trains_scores_and_maps_a_standard_split():
     assert set(np.round(maps.max(axis=(1, 2)), 5)) <= {0.0, 1.0}     # scaled per image (all-zero if nothing fires)
     with pytest.raises(ValueError, match="unknown encoder"):
         protocols.contrastive_encoder("vit")
+    # the activated area over paired runs: run 0 is the model given, run 1 a new training
+    taus = np.array([0.0, 0.5, 1.0])
+    areas = protocols.activated_area_runs(task, taus, trained={"gradmix": model}, runs=2, k=5, epochs=1, batch_size=32,
+                                          progress=False)
+    assert set(areas) == {"plain", "gradmix"} and areas["plain"].shape == (2, 3)
+    own = metrics.activated_area(protocols.attention_maps(model, protocols.top_k_scorer(model, task, k=5), task.X_test), taus)
+    np.testing.assert_allclose(areas["gradmix"][0], own)
+    assert not np.allclose(areas["gradmix"][1], own)
+    assert np.all(np.diff(areas["plain"], axis=1) <= 0) and areas["plain"][:, 0].tolist() == [1.0, 1.0]
+    with pytest.raises(ValueError, match="runs"):
+        protocols.activated_area_runs(task, taus, runs=0)
 
 
 def test_crops_from_their_own_generator_repeat_and_leave_the_global_stream_alone():
@@ -263,7 +274,7 @@ def test_gradmix_step_report_puts_the_patch_on_the_peak_of_each_map():
 
 
 def test_corruption_accuracy_reports_clean_and_each_corruption():
-    from osrkit import data, protocols
+    from osrkit import data, metrics, protocols
 
     X, y = np.random.default_rng(0).random((120, 1, 12, 12)).astype(np.float32) * 0.1, np.arange(120) % 4
     for i, c in enumerate(y):

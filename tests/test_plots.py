@@ -74,5 +74,11 @@ def test_attribution_maps_and_activated_area_plots():
     fig, ax = plt.subplots()
     plots.plot_activated_area(np.array([0.0, 1.0]), {"plain": np.array([1.0, 0.1]), "GradMix": np.array([1.0, 0.3])},
                               ax=ax)
-    assert [t.get_text() for t in ax.get_legend().get_texts()] == ["plain (mean 0.550)", "GradMix (mean 0.650)"]
+    assert [t.get_text() for t in ax.get_legend().get_texts()] == ["plain (mean 0.5500)", "GradMix (mean 0.6500)"]
+    plt.close(fig)
+    # several runs: the mean curve is labelled, and each run is drawn as a thin line
+    fig, ax = plt.subplots()
+    plots.plot_activated_area(np.array([0.0, 1.0]), {"plain": np.array([[1.0, 0.1], [1.0, 0.3]])}, ax=ax)
+    assert [t.get_text() for t in ax.get_legend().get_texts()] == ["plain (mean 0.6000)"]
+    assert len(ax.lines) == 3 and ax.lines[0].get_ydata().tolist() == [1.0, 0.2]
     plt.close(fig)
