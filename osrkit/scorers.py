@@ -524,8 +524,6 @@ class TopKSimilarityScorer(Scorer):
 
     def class_scores(self, X: np.ndarray) -> np.ndarray:
         """G (N, classes): per class, the sum of the top-k cosine similarities."""
-        if not self.bank:
-            raise RuntimeError("TopKSimilarityScorer is not fitted: call .fit(embed, X, y) first")
         return self.class_scores_of_embeddings(torch.as_tensor(self._embeddings(X))).numpy()
 
     def score(self, X: np.ndarray) -> tuple[np.ndarray, np.ndarray]:

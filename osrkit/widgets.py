@@ -453,15 +453,14 @@ def gradmix_step(model, X: np.ndarray, gamma: float, layer: int | None = None, *
     layers = model.attribution_layers()
     if layer is not None and not 0 <= layer < len(layers):
         raise ValueError(f"layer must be None or an index below {len(layers)}, got {layer}")
-    torch.manual_seed(seed)
+    generator = torch.Generator().manual_seed(seed)     # the same crops and partner images on every redraw
     model.eval()
     xb = torch.as_tensor(np.asarray(X, dtype=np.float32))
-    v1, v2 = augment.random_resized_crop(xb), augment.random_resized_crop(xb)
+    v1, v2 = (augment.random_resized_crop(xb, generator=generator) for _ in range(2))
     with torch.no_grad():
         anchor = model(v2)
     mixed, g, maps = losses.gradmix_view(model, v1, anchor, temperature=temperature, gamma_range=(gamma, gamma),
-                                         layers=None if layer is None else [layers[layer]],
-                                         generator=torch.Generator().manual_seed(seed))
+                                         layers=None if layer is None else [layers[layer]], generator=generator)
     w = maps.shape[-1]
     peak = maps.flatten(1).argmax(1)
     return GradMixStep(v1.numpy(), maps.numpy(), np.stack([(peak // w).numpy(), (peak % w).numpy()], 1),

@@ -267,6 +267,12 @@ def test_gradmix_step_report_puts_the_patch_on_the_peak_of_each_map():
         changed = np.argwhere((step.mixed[i] != step.views[i]).any(0))
         if len(changed):                                   # the 3×3 patch contains the peak (or was pushed inside)
             assert changed[:, 0].max() - changed[:, 0].min() <= 2 and changed[:, 1].max() - changed[:, 1].min() <= 2
+    # the widget redraws the same crops for the same seed and leaves torch's global stream alone
+    torch.manual_seed(1)
+    expected = torch.rand(3)
+    torch.manual_seed(1)
+    again = widgets.gradmix_step(model, X, 0.25, layer=1)
+    assert torch.equal(torch.rand(3), expected) and np.array_equal(again.views, step.views)
     fig = widgets.draw_gradmix_step(step, max_images=3)
     assert len(fig.axes) == 9
     with pytest.raises(ValueError, match="layer"):
