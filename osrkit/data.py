@@ -11,6 +11,7 @@ Images are returned as float32 arrays of shape (N, C, H, W) scaled to [0, 1];
 """
 from __future__ import annotations
 
+import dataclasses
 import math
 import os
 from dataclasses import dataclass
@@ -56,10 +57,16 @@ class Dataset:
 
 
 def data_root(root: str | os.PathLike | None = None) -> Path:
-    """The data root: ``root`` if given, else ``$OSRKIT_DATA``, else ``<workbook>/data``."""
+    """The data root: ``root`` if given, else ``$OSRKIT_DATA``, else ``data/`` of the
+    workbook checkout osrkit runs from, else (osrkit installed without ``-e``, where the
+    package folder may not be writable) ``$XDG_CACHE_HOME/osrkit`` or ``~/.cache/osrkit``."""
     if root is not None:
         return Path(root)
-    return Path(os.environ.get("OSRKIT_DATA", _WORKBOOK_ROOT / "data"))
+    if "OSRKIT_DATA" in os.environ:
+        return Path(os.environ["OSRKIT_DATA"])
+    if (_WORKBOOK_ROOT / "pyproject.toml").exists() and (_WORKBOOK_ROOT / "notebooks").is_dir():
+        return _WORKBOOK_ROOT / "data"
+    return Path(os.environ.get("XDG_CACHE_HOME", Path.home() / ".cache")) / "osrkit"
 
 
 def load_dataset(name: str, *, train: bool = True, root: str | os.PathLike | None = None,
@@ -193,6 +200,7 @@ class OpenSetSplit:
     source_train: np.ndarray | None = None
     source_val: np.ndarray | None = None
     source_test: np.ndarray | None = None
+    dataset: str | None = None        # the dataset's name, when the split came from :func:`load_task`
 
     @property
     def num_known(self) -> int:
@@ -301,6 +309,41 @@ def open_set_split(X: np.ndarray, y: np.ndarray, known_classes: Sequence[int], *
         raise ValueError("the test part is empty: raise test_fraction or pass X_test/y_test")
     known_out = tuple(g if grouped else g[0] for g, grouped in zip(groups, is_group))
     return OpenSetSplit(X_tr, y_tr, X_va, y_va, X_te, y_te, known_out, unknown, s_tr, s_va, s_te)
+
+
+def load_task(dataset: str, known_classes: Sequence, *, val_fraction: float | None = None,
+              test_fraction: float = 0.3, side: int | None = None, seed: int = 0,
+              root: str | os.PathLike | None = None) -> OpenSetSplit:
+    """An open-set task on a dataset by name: the one place that knows "offline pool" from
+    "dataset with an official test set".
+
+    An offline pool (:data:`OFFLINE_DATASETS`) is cut per class into train, validation
+    and test (``test_fraction`` to test; ``val_fraction`` of the rest, default 0.2, to
+    validation). A torchvision dataset keeps its official test part whole and gives
+    ``val_fraction`` (default 0.1) of its training part to validation. ``side`` resizes
+    the images (e.g. MNIST to the 32×32 of CAC's network)."""
+    if dataset in OFFLINE_DATASETS:
+        pool = load_dataset(dataset, root=root)
+        X = resize_images(pool.X, side) if side else pool.X
+        split = open_set_split(X, pool.y, known_classes, val_fraction=0.2 if val_fraction is None else val_fraction,
+                               test_fraction=test_fraction, seed=seed)
+    else:
+        tr, te = load_dataset(dataset, train=True, root=root), load_dataset(dataset, train=False, root=root)
+        X_tr, X_te = (resize_images(tr.X, side), resize_images(te.X, side)) if side else (tr.X, te.X)
+        split = open_set_split(X_tr, tr.y, known_classes, val_fraction=0.1 if val_fraction is None else val_fraction,
+                               seed=seed, X_test=X_te, y_test=te.y)
+    return dataclasses.replace(split, dataset=dataset)
+
+
+def standard_task(dataset: str, index: int = 0, *, seed: int = 0, root: str | os.PathLike | None = None) -> OpenSetSplit:
+    """The ``index``-th of the five standard 6/4 splits (:data:`STANDARD_SPLITS`) of a
+    10-class image dataset, the same object for every method (lessons 04, 05, 07): offline
+    pools 56/14/30% train/validation/test per class, the real datasets their official test
+    set and 10% validation; MNIST resized to 32×32 as in CAC's code."""
+    if dataset == "rings":
+        raise ValueError("the standard splits need a 10-class image dataset: use 'mnist5k' or 'digits' "
+                         "(offline), or 'mnist', 'svhn', 'cifar10'")
+    return load_task(dataset, standard_split(index), side=32 if dataset == "mnist" else None, seed=seed, root=root)
 
 
 # --------------------------------------------------------------------------- openness

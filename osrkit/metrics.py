@@ -234,56 +234,6 @@ def saturation_threshold(tau: np.ndarray, f1: np.ndarray, eps1: float = 1.5, eps
     return float(tau[inside][after[0]] if after.size else tau[-1])
 
 
-def covering_drop(reconstruction_a: np.ndarray, covering_a: np.ndarray, reconstruction_b: np.ndarray,
-                  covering_b: np.ndarray, n_points: int = 50) -> float:
-    """Mean gap between two latent-covering-vs-reconstruction curves (paper 000 Fig. 6):
-    both curves (one point per epoch) are interpolated on the reconstruction range they
-    share and covering_a − covering_b is averaged there. Positive: curve b covers better."""
-    curves = []
-    for rec, cov in ((reconstruction_a, covering_a), (reconstruction_b, covering_b)):
-        rec, cov = np.asarray(rec, dtype=np.float64), np.asarray(cov, dtype=np.float64)
-        if rec.shape != cov.shape or rec.ndim != 1 or len(rec) < 2:
-            raise ValueError("each curve needs matching 1-D reconstruction and covering values (2 or more points)")
-        order = np.argsort(rec)
-        curves.append((rec[order], cov[order]))
-    low = max(curves[0][0][0], curves[1][0][0])
-    high = min(curves[0][0][-1], curves[1][0][-1])
-    if high < low:
-        raise ValueError(f"the curves share no reconstruction range ({curves[0][0][[0, -1]]} vs {curves[1][0][[0, -1]]}): "
-                         f"train longer or drop the early epochs")
-    grid = np.linspace(low, high, n_points)
-    return float(np.mean(np.interp(grid, *curves[0]) - np.interp(grid, *curves[1])))
-
-
-def choose_subclusters(curves: dict[int, tuple[np.ndarray, np.ndarray]], *, ratio: float = 1.0,
-                       min_drop: float = 0.1) -> tuple[int, dict[tuple[int, int], float]]:
-    """Pick K from one class's (reconstruction, covering) curves for K = 1, 2, … (paper 000 §4):
-    d_K = :func:`covering_drop` from K to K + 1, then :func:`subclusters_from_drops`.
-    Returns K and the drops keyed by (K, K + 1)."""
-    ks = sorted(curves)
-    if len(ks) < 2 or ks != list(range(ks[0], ks[0] + len(ks))) or ks[0] != 1:
-        raise ValueError(f"give curves for K = 1, 2, … without gaps, got K = {ks}")
-    drops = {(k, k + 1): covering_drop(*curves[k], *curves[k + 1]) for k in ks[:-1]}
-    return subclusters_from_drops(drops, ratio=ratio, min_drop=min_drop), drops
-
-
-def subclusters_from_drops(drops: dict[tuple[int, int], float], *, ratio: float = 1.0, min_drop: float = 0.1) -> int:
-    """The paper's "when the decreases begin to diminish" (§4) written out, for drops d_K
-    keyed by (K, K + 1): K = 1 when d_1 ≤ ``min_drop`` (a second subcluster buys nothing);
-    otherwise the first K ≥ 2 whose drop is smaller than the one before, d_K < ``ratio`` ×
-    d_(K−1) (``ratio`` < 1 asks for a clearer elbow); otherwise the largest K tried. The
-    paper's even/odd MNIST drops (0.86 then 0.22; 1.23 then −0.09) both give K = 2."""
-    ks = sorted(a for a, _ in drops)
-    if not ks or ks != list(range(1, len(ks) + 1)) or any(drops.get((k, k + 1)) is None for k in ks):
-        raise ValueError(f"give drops keyed (1, 2), (2, 3), … without gaps, got {sorted(drops)}")
-    if drops[(1, 2)] <= min_drop:
-        return 1
-    for k in ks[1:]:
-        if drops[(k, k + 1)] < ratio * drops[(k - 1, k)]:
-            return k
-    return ks[-1] + 1
-
-
 def accepted_unknowns(y_true: np.ndarray, y_decided: np.ndarray, source: np.ndarray,
                       num_known: int) -> tuple[np.ndarray, np.ndarray]:
     """Which known class swallowed each unknown class (paper 001 Fig. 4): row u, column k
@@ -305,14 +255,3 @@ def accepted_unknowns(y_true: np.ndarray, y_decided: np.ndarray, source: np.ndar
         if len(accepted):
             matrix[row] = np.bincount(accepted, minlength=num_known)[:num_known] / len(accepted)
     return matrix, unknown_classes
-
-
-def activated_area(maps: np.ndarray, taus: np.ndarray) -> np.ndarray:
-    """S_M(τ) of paper 003 Fig. 6: for each threshold τ, the fraction of pixels whose
-    attribution (maps (N, H, W), scaled to [0, 1] per image) is at least τ, averaged over
-    the images. A model that attends to more of the image has a larger area at every τ."""
-    M = np.asarray(maps, dtype=np.float64)
-    if M.ndim != 3:
-        raise ValueError(f"maps must be (N, H, W), got shape {M.shape}")
-    taus = np.asarray(taus, dtype=np.float64)
-    return np.array([(M >= t).mean() for t in taus])

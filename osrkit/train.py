@@ -1,22 +1,33 @@
-"""One fit loop for every model of the workbook.
+"""One fit loop for every model of the workbook, devices and the checkpoint cache.
 
-It seeds everything once, picks the device ("auto": CUDA, else Apple MPS, else CPU),
+``fit`` seeds everything once, picks the device ("auto": CUDA, else Apple MPS, else CPU),
 batches in-memory arrays without a DataLoader (fast for small data on a CPU), shows a
-``tqdm.auto`` progress bar, stops with a clear error when the loss becomes NaN, and can
-cache the trained weights in a checkpoint keyed by the training configuration.
+``tqdm.auto`` progress bar and stops with a clear error when the loss becomes NaN.
+:func:`model_device` is the one way to find where a model lives: every tensor that meets
+a model goes there.
+
+With ``cache_dir`` the trained weights are kept in a checkpoint whose key covers
+everything that determines them (:func:`training_key`): the model's architecture and
+initial weights, the loss and augmentation with their settings, a fingerprint of the
+training data, the optimiser settings, the seed and osrkit's code. A hit loads the
+weights (``weights_only=True``), returns the history recorded in training (losses,
+per-epoch logs, seconds) and leaves the random streams where training left them, so a
+lesson records the same numbers with a warm cache as without one.
 """
 from __future__ import annotations
 
+import functools
 import hashlib
 import json
 import math
 import os
 import random
 import tempfile
+import time
 from contextlib import contextmanager
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import Callable, Iterator, Mapping
+from typing import Any, Callable, Iterator, Mapping
 
 import numpy as np
 import torch
@@ -77,19 +88,116 @@ def resolve_device(device: str | torch.device = "auto") -> torch.device:
     return dev
 
 
+def model_device(model: nn.Module) -> torch.device:
+    """The device of the model's first parameter (or buffer); CPU for a model with none."""
+    for tensor in (*model.parameters(), *model.buffers()):
+        return tensor.device
+    return torch.device("cpu")
+
+
+def resolve_cache_dir(cache_dir: str | os.PathLike | None = "auto") -> Path | None:
+    """Where checkpoints go: ``"auto"`` → the ``cache`` folder of the data root
+    (:func:`osrkit.data.data_root`, a user-writable place also when osrkit is installed
+    without ``-e``); ``None`` → no cache; anything else is taken as the folder."""
+    if cache_dir is None:
+        return None
+    if isinstance(cache_dir, str) and cache_dir == "auto":
+        from .data import data_root
+
+        return data_root() / "cache"
+    return Path(cache_dir)
+
+
 @dataclass
 class History:
-    """Mean training loss per epoch and the loss of every step."""
+    """What training recorded: the loss of every step, the mean loss per epoch, whatever
+    ``on_epoch_end`` returned after each epoch (``epoch_logs``) and the training time.
+    A checkpoint stores it, so a cache hit gives the same history as training did."""
 
     step_losses: list[float] = field(default_factory=list)
     epoch_losses: list[float] = field(default_factory=list)
+    epoch_logs: list[Any] = field(default_factory=list)
+    seconds: float = 0.0
     from_cache: bool = False
 
 
-def checkpoint_path(cache_dir: str | os.PathLike, config: Mapping) -> Path:
-    """File name for a model trained with ``config`` (a JSON-serialisable mapping)."""
-    key = hashlib.sha256(json.dumps(config, sort_keys=True, default=str).encode()).hexdigest()[:16]
-    return Path(cache_dir) / f"{config.get('name', 'model')}-{key}.pt"
+@functools.lru_cache(maxsize=1)
+def code_fingerprint() -> str:
+    """osrkit's version and a hash of its source files: changed code never loads weights
+    trained by the old code."""
+    from . import __version__
+
+    digest = hashlib.sha256(__version__.encode())
+    for path in sorted(Path(__file__).resolve().parent.rglob("*.py")):
+        digest.update(path.read_bytes())
+    return f"{__version__}+{digest.hexdigest()[:12]}"
+
+
+def _tensor_digest(t: torch.Tensor) -> str:
+    return hashlib.sha256(t.detach().cpu().contiguous().numpy().tobytes()).hexdigest()[:16]
+
+
+def describe(obj: Any) -> Any:
+    """A JSON-able description of a loss, an augmentation or a setting, for
+    :func:`training_key`: functions by qualified name, partials by function and arguments,
+    tensors and generators by a hash of their contents, other objects by type and
+    attributes (recursively)."""
+    if obj is None or isinstance(obj, (bool, int, float, str)):
+        return obj
+    if isinstance(obj, (np.integer, np.floating)):
+        return obj.item()
+    if isinstance(obj, (list, tuple)):
+        return [describe(v) for v in obj]
+    if isinstance(obj, dict):
+        return {str(k): describe(v) for k, v in sorted(obj.items(), key=lambda kv: str(kv[0]))}
+    if isinstance(obj, torch.Tensor):
+        return {"tensor": _tensor_digest(obj), "shape": list(obj.shape)}
+    if isinstance(obj, np.ndarray):
+        return {"array": hashlib.sha256(np.ascontiguousarray(obj).tobytes()).hexdigest()[:16], "shape": list(obj.shape)}
+    if isinstance(obj, torch.Generator):
+        return {"generator": _tensor_digest(obj.get_state())}
+    if isinstance(obj, functools.partial):
+        return {"partial": describe(obj.func), "args": describe(obj.args), "keywords": describe(obj.keywords)}
+    if isinstance(obj, nn.Module):
+        return {"module": repr(obj)}
+    if callable(obj) and hasattr(obj, "__qualname__"):
+        return f"{getattr(obj, '__module__', '')}.{obj.__qualname__}"
+    attrs = getattr(obj, "__dict__", None)
+    kind = f"{type(obj).__module__}.{type(obj).__qualname__}"
+    return {"type": kind, **({k: describe(v) for k, v in sorted(attrs.items())} if attrs is not None else {})}
+
+
+def training_key(model: nn.Module, loss_fn: Any, X: torch.Tensor, y: torch.Tensor, settings: Mapping) -> str:
+    """A hash of everything that determines the trained weights: the architecture and the
+    initial weights, the loss and the other settings (:func:`describe`), the training
+    data and osrkit's code (:func:`code_fingerprint`)."""
+    spec = {"model": repr(model), "initial_weights": {k: _tensor_digest(v) for k, v in model.state_dict().items()},
+            "loss": describe(loss_fn), "settings": describe(dict(settings)),
+            "X": _tensor_digest(X), "y": _tensor_digest(y), "code": code_fingerprint()}
+    return hashlib.sha256(json.dumps(spec, sort_keys=True).encode()).hexdigest()[:20]
+
+
+def _random_states() -> dict:
+    """The global random streams (Python, NumPy, torch CPU and CUDA) as tensors and plain
+    numbers, which ``torch.load(weights_only=True)`` reads back."""
+    version, py_state, gauss = random.getstate()
+    kind, keys, pos, has_gauss, cached = np.random.get_state()
+    states = {"python": [version, list(py_state), gauss], "numpy": [kind, torch.from_numpy(keys.astype(np.int64)),
+                                                                    int(pos), int(has_gauss), float(cached)],
+              "torch": torch.get_rng_state()}
+    if torch.cuda.is_available() and torch.cuda.is_initialized():
+        states["cuda"] = torch.cuda.get_rng_state_all()
+    return states
+
+
+def _restore_random_states(states: dict) -> None:
+    version, py_state, gauss = states["python"]
+    random.setstate((version, tuple(py_state), gauss))
+    kind, keys, pos, has_gauss, cached = states["numpy"]
+    np.random.set_state((kind, keys.numpy().astype(np.uint32), pos, has_gauss, cached))
+    torch.set_rng_state(states["torch"])
+    if "cuda" in states and torch.cuda.is_available():
+        torch.cuda.set_rng_state_all(states["cuda"])
 
 
 def _atomic_torch_save(obj, path: Path) -> None:
@@ -109,16 +217,20 @@ def fit(model: nn.Module, loss_fn: LossFn, X: np.ndarray | torch.Tensor, y: np.n
         weight_decay: float = 0.0, optimizer: str = "adam", seed: int = 0, device: str | torch.device = "auto",
         augment: Callable[[torch.Tensor], torch.Tensor] | None = None, progress: bool = True,
         desc: str = "training", cache_dir: str | os.PathLike | None = None,
-        config: Mapping | None = None, on_epoch_end: Callable[[int, nn.Module], None] | None = None) -> History:
-    """Train ``model`` in place on in-memory arrays and return its loss history.
+        config: Mapping | None = None, on_epoch_end: Callable[[int, nn.Module], Any] | None = None) -> History:
+    """Train ``model`` in place on in-memory arrays and return its :class:`History`.
 
     Give either ``epochs`` or ``steps`` (minibatch updates; the paper-004 rings were
     trained by steps). ``optimizer`` is ``"adam"`` (paper 004 Appendix: lr 1e-3) or
-    ``"sgd"`` (momentum 0.9). ``augment`` maps a batch to an augmented batch. With
-    ``cache_dir`` and ``config`` the weights are loaded from a checkpoint if one exists for
-    that exact configuration, else trained and saved there atomically.
+    ``"sgd"`` (momentum 0.9). ``augment`` maps a batch to an augmented batch.
     ``on_epoch_end(epoch, model)`` runs after every full pass over the data (epoch counts
-    from 1), e.g. to log per-term losses; the model is back in training mode afterwards.
+    from 1), e.g. to log per-term losses; what it returns (if not None) is kept in
+    ``History.epoch_logs``, and the model is back in training mode afterwards.
+    With ``cache_dir`` (a folder, or ``"auto"``: :func:`resolve_cache_dir`) the weights,
+    the history and the random streams after training are stored under
+    :func:`training_key`, and a later call with the same key loads them instead of
+    training (``on_epoch_end`` does not run then: read ``epoch_logs``). ``config`` adds
+    settings of your own to the key.
     """
     if (epochs is None) == (steps is None):
         raise ValueError("give exactly one of epochs= or steps=")
@@ -130,34 +242,45 @@ def fit(model: nn.Module, loss_fn: LossFn, X: np.ndarray | torch.Tensor, y: np.n
     dev = resolve_device(device)
     seed_everything(seed)
     model.to(dev)
-
-    ckpt = None
-    if cache_dir is not None:
-        if config is None:
-            raise ValueError("cache_dir needs config= (the settings that make this model unique)")
-        ckpt = checkpoint_path(cache_dir, {**config, "seed": seed, "epochs": epochs, "steps": steps,
-                                           "batch_size": batch_size, "lr": lr, "optimizer": optimizer})
-        if ckpt.exists():
-            model.load_state_dict(torch.load(ckpt, map_location=dev, weights_only=True))
-            model.eval()
-            return History(from_cache=True)
-
     X_t = torch.as_tensor(np.asarray(X) if not torch.is_tensor(X) else X, dtype=torch.float32).to(dev)
     y_t = torch.as_tensor(np.asarray(y) if not torch.is_tensor(y) else y, dtype=torch.long).to(dev)
     if len(X_t) != len(y_t) or len(X_t) == 0:
         raise ValueError(f"X and y must be non-empty and of equal length, got {len(X_t)} and {len(y_t)}")
-    opt = make_optimizer(optimizer, model.parameters(), lr, weight_decay)
 
+    ckpt = None
+    folder = resolve_cache_dir(cache_dir)
+    if folder is not None:
+        settings = {"epochs": epochs, "steps": steps, "batch_size": batch_size, "lr": lr,
+                    "weight_decay": weight_decay, "optimizer": optimizer, "seed": seed, "device": dev.type,
+                    "augment": augment, "config": config}
+        ckpt = folder / f"{type(model).__name__}-{training_key(model, loss_fn, X_t, y_t, settings)}.pt"
+        if ckpt.exists():
+            return _load_checkpoint(model, ckpt, dev)
+
+    opt = make_optimizer(optimizer, model.parameters(), lr, weight_decay)
     small = (sum(p.numel() for p in model.parameters()) < SMALL_MODEL_PARAMETERS
              and not any(isinstance(m, nn.modules.conv._ConvNd) for m in model.modules()))
+    start = time.perf_counter()
     with cpu_threads(1 if dev.type == "cpu" and small else None):
         history = _train_loop(model, loss_fn, X_t, y_t, opt, steps=steps, epochs=epochs, batch_size=batch_size,
                               seed=seed, augment=augment, progress=progress, desc=desc, lr=lr,
                               on_epoch_end=on_epoch_end)
+    history.seconds = time.perf_counter() - start
     model.eval()
     if ckpt is not None:
-        _atomic_torch_save(model.state_dict(), ckpt)
+        _atomic_torch_save({"state_dict": model.state_dict(), "random_states": _random_states(),
+                            "history": {"step_losses": history.step_losses, "epoch_losses": history.epoch_losses,
+                                        "epoch_logs": history.epoch_logs, "seconds": history.seconds}}, ckpt)
     return history
+
+
+def _load_checkpoint(model: nn.Module, path: Path, device: torch.device) -> History:
+    """Weights, history and the random streams after training, from a checkpoint of :func:`fit`."""
+    saved = torch.load(path, map_location=device, weights_only=True)
+    model.load_state_dict(saved["state_dict"])
+    model.eval()
+    _restore_random_states(saved["random_states"])
+    return History(**saved["history"], from_cache=True)
 
 
 def _train_loop(model: nn.Module, loss_fn: LossFn, X_t: torch.Tensor, y_t: torch.Tensor,
@@ -201,7 +324,9 @@ def _train_loop(model: nn.Module, loss_fn: LossFn, X_t: torch.Tensor, y_t: torch
         history.epoch_losses.append(epoch_sum / epoch_count)
         epoch_sum, epoch_count = 0.0, 0
         if on_epoch_end is not None and (step % batches_per_epoch == 0):
-            on_epoch_end(len(history.epoch_losses), model)
+            logged = on_epoch_end(len(history.epoch_losses), model)
+            if logged is not None:
+                history.epoch_logs.append(logged)
             model.train()
     bar.close()
     return history

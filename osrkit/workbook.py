@@ -3,9 +3,12 @@
     python -m osrkit.workbook                 # quick mode, seed 0, into build/
     python -m osrkit.workbook --full          # paper scale (network for datasets; GPU helps)
     python -m osrkit.workbook --seed 3 -p steps 8000 --only 01
+    python -m osrkit.workbook --no-cache      # train every network, load no checkpoint
 
 Executed notebooks go to ``{build}/notebooks``, results JSON to ``{build}/results``, and
-a summary of all runs to ``{build}/summary.json``. The exit status is non-zero when a
+a summary of all runs to ``{build}/summary.json``. Trained networks are kept in the
+checkpoint cache (the notebooks' ``cache_dir``, by default the data root's ``cache``
+folder), so a second run loads them; ``--cache-dir`` moves it, ``--no-cache`` turns it off. The exit status is non-zero when a
 notebook fails; the others still run.
 """
 from __future__ import annotations
@@ -99,6 +102,9 @@ def main(argv: Sequence[str] | None = None) -> int:
     parser.add_argument("--only", nargs="*", default=[], help="run notebooks whose name contains one of these")
     parser.add_argument("-p", "--parameter", nargs=2, action="append", default=[], metavar=("NAME", "VALUE"),
                         help="extra papermill parameter for every notebook (repeatable)")
+    parser.add_argument("--no-cache", action="store_true", help="train every network (cache_dir=None)")
+    parser.add_argument("--cache-dir", default=None, metavar="FOLDER",
+                        help="checkpoint cache folder (default: the notebooks' own, the data root's cache/)")
     parser.add_argument("--cell-timeout", type=float, default=None, metavar="SECONDS",
                         help=f"fail a notebook whose cell runs longer than this (default: {QUICK_CELL_TIMEOUT_S:.0f} "
                              "in quick mode, none with --full)")
@@ -107,6 +113,8 @@ def main(argv: Sequence[str] | None = None) -> int:
 
     notebooks = find_notebooks(args.notebooks, args.only)
     parameters = {"quick": not args.full, "seed": args.seed, "device": args.device}
+    if args.no_cache or args.cache_dir:
+        parameters["cache_dir"] = None if args.no_cache else str(Path(args.cache_dir).resolve())
     parameters.update({name: _parse_value(value) for name, value in args.parameter})
     (args.build / "notebooks").mkdir(parents=True, exist_ok=True)
     print(f"running {len(notebooks)} notebook(s) with {parameters} into {args.build}", flush=True)

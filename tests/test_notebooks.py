@@ -7,7 +7,7 @@ from pathlib import Path
 import pytest
 
 NOTEBOOKS = sorted((Path(__file__).resolve().parent.parent / "notebooks").glob("[0-9][0-9]_*.ipynb"))
-REQUIRED_PARAMETERS = {"quick": True, "seed": 0, "results_dir": "results", "device": "auto"}
+REQUIRED_PARAMETERS = {"quick": True, "seed": 0, "results_dir": "results", "device": "auto", "cache_dir": "auto"}
 
 
 def test_there_are_lesson_notebooks():

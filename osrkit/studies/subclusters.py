@@ -4,7 +4,7 @@ Train a GMVAE on one class alone for K = 1, 2, 3, …, record after every epoch 
 latent-covering and reconstruction losses, and compare the curves of covering against
 reconstruction (Fig. 6): the covering a model reaches at a given reconstruction level
 drops while added subclusters still find structure, then the drops diminish. The
-decision rule is :func:`osrkit.metrics.subclusters_from_drops`.
+decision rule is :func:`subclusters_from_drops`.
 
 What we compare (a change from the paper's plot, on purpose): the latent covering *plus
 the w-prior*. The prior network reads w, and w is inferred from x, so a K = 1 model can
@@ -22,20 +22,74 @@ Between seeds the reconstruction a run reaches varies by 10–15 nats on mnist5k
 than the drops themselves, so keeping the best run of each K by final loss mostly
 compares reconstructions: on "odd", seed 0, that gave drops of 1.58 / 1.24, where the
 mean over three paired runs gives 1.77 / 0.73.
+The single-class trainings use the checkpoint cache like every fit: a hit gives back the
+per-epoch terms logged in training (``History.epoch_logs``), so the curves are the same.
 """
 from __future__ import annotations
 
 from dataclasses import dataclass, field
 
+import matplotlib.pyplot as plt
 import numpy as np
 import torch
 from torch import nn
 from tqdm.auto import tqdm
 
-from .losses import GMVAELoss
-from .metrics import choose_subclusters, subclusters_from_drops
-from .models import SupervisedGMVAE
-from .train import fit, resolve_device, seed_everything
+from .. import plots
+from ..methods.gmvae import GMVAELoss, SupervisedGMVAE
+from ..scoring import embedder
+from ..train import fit, model_device, resolve_device, seed_everything
+from ..widgets import slider_panel
+
+
+def covering_drop(reconstruction_a: np.ndarray, covering_a: np.ndarray, reconstruction_b: np.ndarray,
+                  covering_b: np.ndarray, n_points: int = 50) -> float:
+    """Mean gap between two latent-covering-vs-reconstruction curves (paper 000 Fig. 6):
+    both curves (one point per epoch) are interpolated on the reconstruction range they
+    share and covering_a − covering_b is averaged there. Positive: curve b covers better."""
+    curves = []
+    for rec, cov in ((reconstruction_a, covering_a), (reconstruction_b, covering_b)):
+        rec, cov = np.asarray(rec, dtype=np.float64), np.asarray(cov, dtype=np.float64)
+        if rec.shape != cov.shape or rec.ndim != 1 or len(rec) < 2:
+            raise ValueError("each curve needs matching 1-D reconstruction and covering values (2 or more points)")
+        order = np.argsort(rec)
+        curves.append((rec[order], cov[order]))
+    low = max(curves[0][0][0], curves[1][0][0])
+    high = min(curves[0][0][-1], curves[1][0][-1])
+    if high < low:
+        raise ValueError(f"the curves share no reconstruction range ({curves[0][0][[0, -1]]} vs {curves[1][0][[0, -1]]}): "
+                         f"train longer or drop the early epochs")
+    grid = np.linspace(low, high, n_points)
+    return float(np.mean(np.interp(grid, *curves[0]) - np.interp(grid, *curves[1])))
+
+
+def choose_subclusters(curves: dict[int, tuple[np.ndarray, np.ndarray]], *, ratio: float = 1.0,
+                       min_drop: float = 0.1) -> tuple[int, dict[tuple[int, int], float]]:
+    """Pick K from one class's (reconstruction, covering) curves for K = 1, 2, … (paper 000 §4):
+    d_K = :func:`covering_drop` from K to K + 1, then :func:`subclusters_from_drops`.
+    Returns K and the drops keyed by (K, K + 1)."""
+    ks = sorted(curves)
+    if len(ks) < 2 or ks != list(range(ks[0], ks[0] + len(ks))) or ks[0] != 1:
+        raise ValueError(f"give curves for K = 1, 2, … without gaps, got K = {ks}")
+    drops = {(k, k + 1): covering_drop(*curves[k], *curves[k + 1]) for k in ks[:-1]}
+    return subclusters_from_drops(drops, ratio=ratio, min_drop=min_drop), drops
+
+
+def subclusters_from_drops(drops: dict[tuple[int, int], float], *, ratio: float = 1.0, min_drop: float = 0.1) -> int:
+    """The paper's "when the decreases begin to diminish" (§4) written out, for drops d_K
+    keyed by (K, K + 1): K = 1 when d_1 ≤ ``min_drop`` (a second subcluster buys nothing);
+    otherwise the first K ≥ 2 whose drop is smaller than the one before, d_K < ``ratio`` ×
+    d_(K−1) (``ratio`` < 1 asks for a clearer elbow); otherwise the largest K tried. The
+    paper's even/odd MNIST drops (0.86 then 0.22; 1.23 then −0.09) both give K = 2."""
+    ks = sorted(a for a, _ in drops)
+    if not ks or ks != list(range(1, len(ks) + 1)) or any(drops.get((k, k + 1)) is None for k in ks):
+        raise ValueError(f"give drops keyed (1, 2), (2, 3), … without gaps, got {sorted(drops)}")
+    if drops[(1, 2)] <= min_drop:
+        return 1
+    for k in ks[1:]:
+        if drops[(k, k + 1)] < ratio * drops[(k - 1, k)]:
+            return k
+    return ks[-1] + 1
 
 
 @dataclass
@@ -86,7 +140,7 @@ def mean_terms(model: SupervisedGMVAE, X: torch.Tensor, y: torch.Tensor, *, samp
 
 def subcluster_curves(X: np.ndarray, ks=(1, 2, 3), *, epochs: int = 40, batch_size: int = 64, lr: float = 1e-3,
                       z_dim: int = 10, hidden=(256, 128), samples: int = 2, log_from: int = 0, seed: int = 0,
-                      device: str | torch.device = "auto", progress: bool = True,
+                      device: str | torch.device = "auto", cache_dir: str | None = None, progress: bool = True,
                       desc: str = "K") -> tuple[dict[int, TermCurve], dict[int, SupervisedGMVAE]]:
     """One run of §4: single-class GMVAEs (modified ELBO) for each K on the images ``X`` of
     one class, all from the same seed, with their terms logged after every epoch past
@@ -103,24 +157,21 @@ def subcluster_curves(X: np.ndarray, ks=(1, 2, 3), *, epochs: int = 40, batch_si
     for k in tqdm([int(k) for k in ks], desc=desc, disable=not progress, leave=False):
         seed_everything(seed)      # same initial encoders and decoder for every K
         model = SupervisedGMVAE(1, k, in_dim=Xt.shape[1], hidden=hidden, z_dim=z_dim).to(dev)
-        curve = TermCurve(k, first_epoch=log_from + 1)
+        def log_terms(epoch: int, m: nn.Module) -> dict[str, float] | None:
+            return mean_terms(m, Xt, yt, samples=samples, seed=seed) if epoch > log_from else None
 
-        def log_terms(epoch: int, m: nn.Module, curve=curve) -> None:
-            if epoch <= log_from:
-                return
-            terms = mean_terms(m, Xt, yt, samples=samples, seed=seed)
-            curve.reconstruction.append(terms["reconstruction"])
-            curve.latent_covering.append(terms["latent_covering"])
-            curve.w_prior.append(terms["w_prior"])
-
-        fit(model, GMVAELoss(), Xt, yt, epochs=epochs, batch_size=batch_size, lr=lr, seed=seed, device=dev,
-            progress=progress, desc=f"{desc}={k}", on_epoch_end=log_terms)
-        curves[k], models[k] = curve, model
+        history = fit(model, GMVAELoss(), Xt, yt, epochs=epochs, batch_size=batch_size, lr=lr, seed=seed, device=dev,
+                      progress=progress, desc=f"{desc}={k}", on_epoch_end=log_terms, cache_dir=cache_dir,
+                      config={"samples": samples, "log_from": log_from})
+        logs = history.epoch_logs
+        curves[k] = TermCurve(k, [t["reconstruction"] for t in logs], [t["latent_covering"] for t in logs],
+                              [t["w_prior"] for t in logs], first_epoch=log_from + 1)
+        models[k] = model
     return curves, models
 
 
 def mean_drops(runs: list[dict[int, TermCurve]], *, skip: int, w_prior: bool = True) -> dict[tuple[int, int], float]:
-    """The drops d_K of each run (:func:`osrkit.metrics.covering_drop` on the epochs after
+    """The drops d_K of each run (:func:`covering_drop` on the epochs after
     ``skip``; covering + w-prior, or the covering alone), averaged over the runs."""
     if not runs:
         raise ValueError("give at least one run of curves")
@@ -158,7 +209,7 @@ def choose_per_class(X: np.ndarray, y: np.ndarray, names=None, *, ks=(1, 2, 3), 
     """§4 for every known class c = 0..C−1 of (X, y): ``restarts`` runs of
     :func:`subcluster_curves` on the class's images alone, the drops averaged over them
     (:func:`mean_drops`) on the epochs after ``skip`` (default: the second half), and
-    :func:`osrkit.metrics.subclusters_from_drops`. Half, not less: early on every K
+    :func:`subclusters_from_drops`. Half, not less: early on every K
     follows the same steep path, and those epochs only dilute the drops (mnist5k "even",
     seed 0: d₁ = 1.83, d₂ = 1.07 with a quarter skipped, 2.61 and 1.23 with half)."""
     y = np.asarray(y)
@@ -184,3 +235,60 @@ def choose_per_class(X: np.ndarray, y: np.ndarray, names=None, *, ks=(1, 2, 3), 
         chosen = subclusters_from_drops(drops, ratio=ratio, min_drop=min_drop)
         choices.append(ClassChoice(name, runs, models, chosen, drops, mean_drops(runs, skip=skip, w_prior=False), skip))
     return choices
+
+
+@dataclass
+class SubclusterReport:
+    """How a single-class GMVAE with K subclusters splits its class: each image's most
+    probable subcluster (eq. 1) against its original label (e.g. the digit)."""
+
+    subclusters: int
+    assignment: np.ndarray
+    table: np.ndarray            # rows: original labels, columns: subclusters
+    row_labels: list[int]
+    purity: float                # fraction of images in their subcluster's majority label
+
+
+def subcluster_report(model, X: np.ndarray, source: np.ndarray) -> SubclusterReport:
+    """Assign each image to argmax_j p(v = j | z, w, y) and cross-tabulate with ``source``."""
+    dev = model_device(model)
+    X_t = torch.as_tensor(np.asarray(X, dtype=np.float32), device=dev)
+    assignment = model.subcluster_of(X_t, torch.zeros(len(X_t), dtype=torch.long, device=dev)).cpu().numpy()
+    source = np.asarray(source)
+    rows = sorted(int(v) for v in np.unique(source))
+    k = model.max_subclusters
+    table = np.array([[np.sum((source == r) & (assignment == j)) for j in range(k)] for r in rows])
+    return SubclusterReport(k, assignment, table, rows, float(table.max(0).sum() / max(len(source), 1)))
+
+
+def draw_subcluster_report(report: SubclusterReport, features: np.ndarray, *, title: str = "") -> plt.Figure:
+    """The class's latent µ(x) in 2-D (PCA) coloured by subcluster, and the table."""
+    fig, axes = plt.subplots(1, 2, figsize=(10, 4), gridspec_kw={"width_ratios": [1.3, 1]})
+    plots.plot_embedding(features, report.assignment, names=[f"subcluster {j}" for j in range(report.subclusters)], ax=axes[0],
+                         title=title or f"K = {report.subclusters}")
+    axes[1].axis("off")
+    cells = [[str(v) for v in row] for row in report.table]
+    tab = axes[1].table(cellText=cells, rowLabels=[f"digit {r}" for r in report.row_labels],
+                        colLabels=[f"sub {j}" for j in range(report.subclusters)], loc="center")
+    tab.scale(1, 1.6)
+    axes[1].set_title(f"images per subcluster (purity {report.purity:.2f})", fontsize=10)
+    fig.tight_layout()
+    return fig
+
+
+def subcluster_explorer(models: dict, images: dict, sources: dict):
+    """Pick a class and a K: the single-class GMVAE trained with that K (from
+    :func:`subcluster_curves`) shows its subclusters."""
+    import ipywidgets as w
+
+    classes = list(models)
+    cls = w.Dropdown(options=classes, value=classes[0], description="class")
+    ks = sorted(models[classes[0]])
+    k = w.SelectionSlider(options=ks, value=ks[min(1, len(ks) - 1)], description="K")
+
+    def draw(name: str, k_value: int) -> None:
+        model = models[name][k_value]
+        report = subcluster_report(model, images[name], sources[name])
+        draw_subcluster_report(report, embedder(model)(images[name]), title=f"{name}, K = {k_value}")
+
+    return slider_panel([cls, k], draw)
