@@ -75,9 +75,18 @@ class Scorer(abc.ABC):
 
 
 class ModelScorer(Scorer):
-    """A rule that reads a trained model (kept in ``self.model``) at scoring time."""
+    """A rule that reads a trained model (kept in ``self.model``) at scoring time. Its
+    default :meth:`fit` keeps the model (in eval mode) after checking that it has the
+    attribute the rule needs (``requires``: name, and what its absence means)."""
 
     model: nn.Module | None = None
+    requires: tuple[str, str] | None = None
+
+    def fit(self, model: nn.Module, X: np.ndarray | None = None, y: np.ndarray | None = None) -> "ModelScorer":
+        if self.requires is not None and not hasattr(model, self.requires[0]):
+            raise TypeError(f"{type(model).__name__} has {self.requires[1]}")
+        self.model = model.eval()
+        return self
 
     @property
     def is_fitted(self) -> bool:
@@ -163,10 +172,6 @@ class MaxSoftmaxScorer(ConfidenceScorer):
     def __init__(self, batch_size: int = 256, *, name: str = "MSP") -> None:
         self.batch_size, self.name = batch_size, name
         self.model: nn.Module | None = None
-
-    def fit(self, model: nn.Module, X: np.ndarray | None = None, y: np.ndarray | None = None) -> "MaxSoftmaxScorer":
-        self.model = model.eval()
-        return self
 
     def probabilities(self, X: np.ndarray) -> np.ndarray:
         model = self._fitted_model()

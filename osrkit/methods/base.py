@@ -6,8 +6,10 @@ import dataclasses
 from dataclasses import dataclass
 from typing import Any, Callable, ClassVar, TypeVar
 
+from ..augment import random_resized_crop
 from ..data import OpenSetSplit
 from ..scoring import Scorer
+from ..train import History, fit
 
 C = TypeVar("C", bound="MethodConfig")
 
@@ -103,14 +105,23 @@ class NetworkConfig(MethodConfig):
         return self.augment if self.augment is not None else task.dataset in CROP_DATASETS
 
 
+@dataclass(frozen=True)
+class AdamConfig(NetworkConfig):
+    """:class:`NetworkConfig` with Adam and no augmentation (papers 000 and 004): lr 1e-3,
+    batches of 64, no weight decay."""
+
+    batch_size: int = 64
+    lr: float = 1e-3
+    optimizer: str = "adam"
+    weight_decay: float = 0.0
+    augment: bool | None = False
+
+
 def train_network(model, loss, task: OpenSetSplit, config: NetworkConfig, *, seed: int = 0, device: str = "auto",
-                  cache_dir: str | None = None, progress: bool = True, desc: str = "training", **fit_kwargs):
+                  cache_dir: str | None = None, progress: bool = True, desc: str = "training", **fit_kwargs) -> History:
     """Train ``model`` (built right after ``seed_everything(seed)``) on the task's known
     training data with ``config``'s budget, optimiser and augmentation: the one training
     entry point of the methods (:func:`osrkit.train.fit`). Returns the history."""
-    from ..augment import random_resized_crop
-    from ..train import fit
-
     return fit(model, loss, task.X_train, task.y_train, epochs=config.epochs, batch_size=config.batch_size,
                lr=config.lr, optimizer=config.optimizer, weight_decay=config.weight_decay, seed=seed, device=device,
                augment=random_resized_crop if config.crops(task) else None, progress=progress, desc=desc,

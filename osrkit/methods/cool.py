@@ -13,7 +13,7 @@ from ..data import OpenSetSplit
 from ..nets import PaperCNN
 from ..scoring import ConfidenceScorer, Scorer
 from ..train import model_device, predict_batches, seed_everything
-from .base import Method, NetworkConfig, train_network
+from .base import AdamConfig, Method, train_network
 
 
 class COOLClassifier(PaperCNN):
@@ -49,16 +49,12 @@ class COOLScorer(ConfidenceScorer):
     class's ω units; novelty = 1 − max_k confidence_k."""
 
     native_name = "COOL class confidence"
+    requires = ("omega", "no COOL output layer (attribute omega)")
 
     def __init__(self, batch_size: int = 256, *, name: str = "COOL") -> None:
         self.batch_size, self.name = batch_size, name
         self.model: nn.Module | None = None
 
-    def fit(self, model: nn.Module, X: np.ndarray | None = None, y: np.ndarray | None = None) -> "COOLScorer":
-        if not hasattr(model, "omega"):
-            raise TypeError(f"{type(model).__name__} has no COOL output layer (attribute omega)")
-        self.model = model.eval()
-        return self
 
     def class_confidences(self, X: np.ndarray) -> np.ndarray:
         model = self._fitted_model()
@@ -91,7 +87,7 @@ class COOLTarget:
 
 
 @dataclass(frozen=True)
-class COOLConfig(NetworkConfig):
+class COOLConfig(AdamConfig):
     """The paper CNN with ω = ``omega`` output units per class (10 in paper 004's
     comparison), trained as the dAE is (Adam; quick: 5 epochs at lr 2e-3 in batches of 32;
     full: 100 epochs at 1e-3 in batches of 64)."""
@@ -99,9 +95,6 @@ class COOLConfig(NetworkConfig):
     epochs: int = 5
     batch_size: int = 32
     lr: float = 2e-3
-    optimizer: str = "adam"
-    weight_decay: float = 0.0
-    augment: bool | None = False
     omega: int = 10
     FULL = {"epochs": 100, "lr": 1e-3, "batch_size": 64}
 

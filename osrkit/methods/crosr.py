@@ -14,7 +14,7 @@ from ..data import OpenSetSplit
 from ..evt import ClassMeanEVT
 from ..scoring import ConfidenceScorer, NearestCentroidScorer, Scorer, embedder
 from ..train import seed_everything
-from .base import Method, NetworkConfig, train_network
+from .base import AdamConfig, Method, train_network
 
 
 class DHRNet(nn.Module):
@@ -145,17 +145,12 @@ class CROSREVTScorer(ConfidenceScorer):
 
 
 @dataclass(frozen=True)
-class CROSRConfig(NetworkConfig):
+class CROSRConfig(AdamConfig):
     """The DHRNet trained on cross-entropy + reconstruction with Adam (quick: 8 epochs;
     full: 50), CROSR's Weibull tail size, and the k-means centroids per class of its NC-D
     rule (paper 000 gives CROSR the GMVAE's K_c; 1 here unless told)."""
 
     epochs: int = 8
-    batch_size: int = 64
-    lr: float = 1e-3
-    optimizer: str = "adam"
-    weight_decay: float = 0.0
-    augment: bool | None = False
     tail_size: int = 20
     centroids_per_class: int | tuple[int, ...] = 1
     FULL = {"epochs": 50}

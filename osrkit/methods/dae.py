@@ -19,7 +19,7 @@ from ..data import OpenSetSplit
 from ..scoring import ConfidenceScorer, Scorer
 from ..train import model_device, seed_everything
 from ..widgets import slider_panel
-from .base import Method, NetworkConfig, train_network
+from .base import AdamConfig, Method, train_network
 
 
 class DAEClassifier(nn.Module):
@@ -204,6 +204,7 @@ class DAEConfidenceScorer(ConfidenceScorer):
     """
 
     native_name = "dAE confidence c̃(x)"
+    requires = ("reconstruct", "no reconstruct(x): the dAE confidence needs an autoencoder")
 
     def __init__(self, alpha: float = 40.0, beta: float = 5.0, *, jacobian: str = "auto",
                  n_probes: int = 16, seed: int = 0, batch_size: int | None = None,
@@ -219,11 +220,6 @@ class DAEConfidenceScorer(ConfidenceScorer):
         self.jacobian, self.n_probes, self.seed, self.batch_size = jacobian, n_probes, seed, batch_size
         self.model: nn.Module | None = None
 
-    def fit(self, model: nn.Module, X: np.ndarray | None = None, y: np.ndarray | None = None) -> "DAEConfidenceScorer":
-        if not hasattr(model, "reconstruct"):
-            raise TypeError(f"{type(model).__name__} has no reconstruct(x): the dAE confidence needs an autoencoder")
-        self.model = model.eval()
-        return self
 
     def components(self, X: np.ndarray) -> DAEComponents:
         model = self._fitted_model()
@@ -432,7 +428,7 @@ def dae_map_explorer(grid: plots.Grid, grid_parts: DAEComponents, known_parts: D
 
 
 @dataclass(frozen=True)
-class DAEConfig(NetworkConfig):
+class DAEConfig(AdamConfig):
     """The dAE classifier of paper 004 (Appendix B): the paper CNN with a decoder
     (``tied``: the symmetric decoder), cross-entropy + ``rec_weight`` × the denoising
     reconstruction of σ-corrupted inputs, Adam; α chosen on validation digits so that the
@@ -442,9 +438,6 @@ class DAEConfig(NetworkConfig):
     epochs: int = 5
     batch_size: int = 32
     lr: float = 2e-3
-    optimizer: str = "adam"
-    weight_decay: float = 0.0
-    augment: bool | None = False
     tied: bool = True
     noise_std: float = 0.2
     rec_weight: float = 10.0

@@ -16,7 +16,7 @@ from ..data import OpenSetSplit
 from ..nets import mlp
 from ..scoring import NearestCentroidScorer, Scorer
 from ..train import seed_everything
-from .base import Method, NetworkConfig, train_network
+from .base import AdamConfig, Method, train_network
 
 
 def _log_normal(z: torch.Tensor, mu: torch.Tensor, logvar: torch.Tensor) -> torch.Tensor:
@@ -174,17 +174,12 @@ class GMVAELoss:
 
 
 @dataclass(frozen=True)
-class GMVAEConfig(NetworkConfig):
+class GMVAEConfig(AdamConfig):
     """The GMVAE's size and training (Adam; quick: 60 epochs, full: 200) and its K_c:
     ``subclusters`` is one K for every class or one per class (lesson 03 chooses them
     with :mod:`osrkit.studies.subclusters`; 2 fits the even/odd digits of the paper)."""
 
     epochs: int = 60
-    batch_size: int = 64
-    lr: float = 1e-3
-    optimizer: str = "adam"
-    weight_decay: float = 0.0
-    augment: bool | None = False
     subclusters: int | tuple[int, ...] = 2
     z_dim: int = 10
     hidden: tuple[int, ...] = (256, 128)
