@@ -7,7 +7,8 @@ import pytest
 import torch
 from torch import nn
 
-from osrkit import evt, losses, models, scorers, train
+from osrkit import evt, metrics, nets, scoring, train
+from osrkit.methods import cac
 
 
 class Identity(nn.Module):
@@ -22,14 +23,14 @@ class Identity(nn.Module):
 
 
 def test_class_anchors_are_scaled_one_hot_vectors():
-    C = models.class_anchors(3, magnitude=10.0)
+    C = cac.class_anchors(3, magnitude=10.0)
     assert torch.equal(C, torch.tensor([[10.0, 0, 0], [0, 10.0, 0], [0, 0, 10.0]]))
     with pytest.raises(ValueError, match="num_classes"):
-        models.class_anchors(1)
+        cac.class_anchors(1)
 
 
 def test_cac_loss_matches_a_hand_computation_on_two_samples_and_three_classes():
-    anchors = models.class_anchors(3, 10.0)
+    anchors = cac.class_anchors(3, 10.0)
     logits = torch.tensor([[10.0, 0.0, 0.0], [3.0, 4.0, 0.0]])
     targets = torch.tensor([0, 1])
     # sample 1 sits on its anchor: d = (0, √200, √200)
@@ -38,20 +39,20 @@ def test_cac_loss_matches_a_hand_computation_on_two_samples_and_three_classes():
     d0, d1, d2 = math.sqrt(65), math.sqrt(45), math.sqrt(125)
     t2, a2 = math.log(1 + math.exp(d1 - d0) + math.exp(d1 - d2)), d1
     expected = (t1 + t2) / 2 + 0.1 * (a1 + a2) / 2
-    assert losses.cac_loss(logits, targets, anchors, lam=0.1).item() == pytest.approx(expected, rel=1e-6)
+    assert cac.cac_loss(logits, targets, anchors, lam=0.1).item() == pytest.approx(expected, rel=1e-6)
     assert t2 == pytest.approx(0.23870, abs=1e-4)     # the number written out by hand: log(1.2696)
-    tuplet, anchor = losses.cac_terms(logits, targets, anchors)
+    tuplet, anchor = cac.cac_terms(logits, targets, anchors)
     assert tuplet.item() == pytest.approx((t1 + t2) / 2, rel=1e-6)
     assert anchor.item() == pytest.approx(d1 / 2, rel=1e-6)
 
 
 def test_cac_gradient_pulls_towards_the_true_anchor_and_away_from_the_others():
-    anchors = models.class_anchors(3, 10.0)
+    anchors = cac.class_anchors(3, 10.0)
     logits = torch.tensor([[3.0, 4.0, 1.0]], requires_grad=True)
     target = torch.tensor([1])
-    losses.cac_loss(logits, target, anchors).backward()
-    before = losses.anchor_distances(logits.detach(), anchors)[0]
-    after = losses.anchor_distances(logits.detach() - 0.1 * logits.grad, anchors)[0]
+    cac.cac_loss(logits, target, anchors).backward()
+    before = cac.anchor_distances(logits.detach(), anchors)[0]
+    after = cac.anchor_distances(logits.detach() - 0.1 * logits.grad, anchors)[0]
     assert after[1] < before[1]
     assert after[0] > before[0] and after[2] > before[2]
 
@@ -60,19 +61,19 @@ def test_cac_loss_module_gives_the_ablation_terms():
     model = Identity()
     x = torch.tensor([[3.0, 4.0, 0.0], [9.0, 1.0, 0.0]])
     y = torch.tensor([1, 0])
-    tuplet, anchor = losses.cac_terms(x, y, models.class_anchors(3))
-    assert losses.CACLoss(3, terms="anchor")(model, x, y).item() == pytest.approx(anchor.item())
-    assert losses.CACLoss(3, terms="tuplet")(model, x, y).item() == pytest.approx(tuplet.item())
-    assert losses.CACLoss(3, lam=0.5)(model, x, y).item() == pytest.approx(tuplet.item() + 0.5 * anchor.item())
+    tuplet, anchor = cac.cac_terms(x, y, cac.class_anchors(3))
+    assert cac.CACLoss(3, terms="anchor")(model, x, y).item() == pytest.approx(anchor.item())
+    assert cac.CACLoss(3, terms="tuplet")(model, x, y).item() == pytest.approx(tuplet.item())
+    assert cac.CACLoss(3, lam=0.5)(model, x, y).item() == pytest.approx(tuplet.item() + 0.5 * anchor.item())
     with pytest.raises(ValueError, match="terms"):
-        losses.CACLoss(3, terms="center")
+        cac.CACLoss(3, terms="center")
 
 
 def test_rejection_scores_on_the_papers_example():
     near, far = np.array([[1.0, 4.0, 5.0]]), np.array([[101.0, 104.0, 105.0]])
     softmin = np.exp(-near) / np.exp(-near).sum()
     np.testing.assert_allclose(softmin.round(2), [[0.94, 0.04, 0.02]], atol=0.01)   # the paper's numbers
-    s_near, s_far = scorers.cac_rejection_scores(near), scorers.cac_rejection_scores(far)
+    s_near, s_far = cac.cac_rejection_scores(near), cac.cac_rejection_scores(far)
     np.testing.assert_allclose(s_near, (1 - softmin) * near)
     np.testing.assert_allclose(s_far, (1 - softmin) * far)      # same softmin, scaled by the distances
     assert s_near.argmin() == s_far.argmin() == 0
@@ -83,7 +84,7 @@ def test_anchor_update_uses_only_correctly_classified_training_samples():
     X = np.array([[9.0, 1.0], [11.0, -1.0], [0.0, 10.0], [2.0, 12.0],
                   [30.0, 0.0]], dtype=np.float32)   # last one: labelled 1, classified as 0
     y = np.array([0, 0, 1, 1, 1])
-    sc = scorers.LogitDistanceScorer("cac").fit(Identity(), X, y)
+    sc = cac.CACScorer().fit(Identity(), X, y)
     np.testing.assert_allclose(sc.centres, [[10.0, 0.0], [1.0, 11.0]])
     # a sample on a centre scores 0; one far from both, about as far from each, scores high
     pred, novelty = sc.score(np.array([[10.0, 0.0], [1.0, 11.0], [-20.0, -20.0]], dtype=np.float32))
@@ -94,13 +95,25 @@ def test_anchor_update_uses_only_correctly_classified_training_samples():
 def test_distance_rule_is_the_plain_distance_to_the_nearest_class_mean():
     X = np.array([[9.0, 1.0], [11.0, -1.0], [0.0, 10.0], [2.0, 12.0]], dtype=np.float32)
     y = np.array([0, 0, 1, 1])
-    sc = scorers.LogitDistanceScorer("distance").fit(Identity(), X, y)
+    sc = scoring.LogitDistanceScorer().fit(Identity(), X, y)
+    assert sc.name == "CE distance" and sc.is_fitted
     pred, novelty = sc.score(np.array([[13.0, 4.0]], dtype=np.float32))
     assert pred.tolist() == [0] and novelty[0] == pytest.approx(5.0)
-    with pytest.raises(RuntimeError, match="not fitted"):
-        scorers.LogitDistanceScorer().score(X)
-    with pytest.raises(ValueError, match="rule"):
-        scorers.LogitDistanceScorer("mahalanobis")
+    with pytest.raises(scoring.NotFittedError, match="not fitted"):
+        scoring.LogitDistanceScorer().score(X)
+    assert issubclass(scoring.NotFittedError, RuntimeError)
+    # CAC's rule is the other rule on the same class means: s = (1 − softmin(d)) ∘ d
+    rule = cac.CACScorer().fit(Identity(), X, y)
+    assert rule.name == "CAC" and isinstance(rule, scoring.LogitDistanceScorer)
+    np.testing.assert_allclose(rule.centres, sc.centres)
+    Q = np.array([[13.0, 4.0], [1.0, 11.0]], dtype=np.float32)
+    d = sc.distances(Q)
+    np.testing.assert_allclose(d[0], [5.0, np.hypot(12.0, 7.0)], rtol=1e-6)
+    s = cac.cac_rejection_scores(d)
+    pred_c, novelty_c = rule.score(Q)
+    assert pred_c.tolist() == s.argmin(1).tolist() == [0, 1]
+    np.testing.assert_allclose(novelty_c, s.min(1), rtol=1e-9)
+    assert novelty_c[0] < novelty[0]       # 1 − softmin < 1 rescales the plain distance down
 
 
 def test_class_means_raise_when_a_class_has_no_correct_sample():
@@ -114,7 +127,7 @@ def test_openmax_rejects_points_far_from_synthetic_clusters():
     anchors = 10.0 * np.eye(3)
     X = np.concatenate([a + rng.normal(0, 1.0, (200, 3)) for a in anchors]).astype(np.float32)
     y = np.repeat(np.arange(3), 200)
-    sc = scorers.OpenMaxScorer(tail_size=20, alpha=3).fit(Identity(), X, y)
+    sc = scoring.OpenMaxScorer(tail_size=20, alpha=3).fit(Identity(), X, y)
     probs = sc.probabilities(X[:5])
     np.testing.assert_allclose(probs.sum(1), 1.0, rtol=1e-9)
     near = anchors + rng.normal(0, 0.5, (3, 3))
@@ -126,7 +139,7 @@ def test_openmax_rejects_points_far_from_synthetic_clusters():
 
 def test_classifier32_maps_32x32_images_to_logits_and_trains_with_cac():
     torch.manual_seed(0)
-    net = models.Classifier32(4, in_channels=1, width=0.25)
+    net = nets.Classifier32(4, in_channels=1, width=0.25)
     assert net(torch.zeros(2, 1, 32, 32)).shape == (2, 4)
     convs = [m for m in net.modules() if isinstance(m, nn.Conv2d)]
     assert len(convs) == 9 and all(c.bias is None for c in convs)
@@ -134,7 +147,7 @@ def test_classifier32_maps_32x32_images_to_logits_and_trains_with_cac():
     # two classes of constant images: CAC training moves the logits towards the anchors
     X = torch.cat([torch.zeros(32, 1, 32, 32), torch.ones(32, 1, 32, 32)])
     y = torch.cat([torch.zeros(32), torch.ones(32)]).long()
-    loss = losses.CACLoss(4)
+    loss = cac.CACLoss(4)
     start = loss(net.eval(), X, y).item()
     train.fit(net, loss, X, y, epochs=15, batch_size=16, lr=0.01, optimizer="sgd", progress=False)
     assert loss(net.eval(), X, y).item() < 0.5 * start

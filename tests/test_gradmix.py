@@ -7,7 +7,9 @@ import pytest
 import torch
 from torch import nn
 
-from osrkit import attribution, augment, losses, scorers
+from osrkit import attribution, augment, evaluation, nets
+from osrkit.methods import gradmix
+from osrkit.studies import attention
 
 
 class MeanOfLayer(nn.Module):
@@ -109,21 +111,31 @@ def test_simclr_loss_matches_a_hand_computation():
     z = torch.tensor([[1.0, 0.0], [0.0, 1.0]])
     # each view: partner similarity 1, the other two 0 → −log(e / (e + 2))
     expected = math.log((math.e + 2) / math.e)
-    assert losses.simclr_loss(z, z.clone(), temperature=1.0).item() == pytest.approx(expected)
+    assert gradmix.simclr_loss(z, z.clone(), temperature=1.0).item() == pytest.approx(expected)
     # temperature sharpens: at τ = 0.5 the partner term is e² against two e⁰
-    assert losses.simclr_loss(z, z.clone(), temperature=0.5).item() == pytest.approx(math.log((math.e ** 2 + 2) / math.e ** 2))
+    assert gradmix.simclr_loss(z, z.clone(), temperature=0.5).item() == pytest.approx(math.log((math.e ** 2 + 2) / math.e ** 2))
 
 
 def test_supcon_loss_by_hand_and_equal_to_simclr_with_one_label_per_image():
     z = torch.tensor([[1.0, 0.0], [0.0, 1.0]])
     # one class: view 0's positives are views 1, 2, 3 with similarities 0, 1, 0, denominator e + 2
     expected = math.log(math.e + 2) - 1 / 3
-    assert losses.supcon_loss(z, z.clone(), torch.tensor([0, 0]), temperature=1.0).item() == pytest.approx(expected)
+    assert gradmix.supcon_loss(z, z.clone(), torch.tensor([0, 0]), temperature=1.0).item() == pytest.approx(expected)
     torch.manual_seed(0)
     z1, z2 = torch.randn(6, 4), torch.randn(6, 4)
-    assert losses.supcon_loss(z1, z2, torch.arange(6)).item() == pytest.approx(losses.simclr_loss(z1, z2).item(), rel=1e-5)
-    total = losses.gradmix_objective(torch.tensor(1.0), torch.tensor(2.0), torch.tensor(4.0), 0.5, theta=2.0, lam=3.0)
+    assert gradmix.supcon_loss(z1, z2, torch.arange(6)).item() == pytest.approx(gradmix.simclr_loss(z1, z2).item(), rel=1e-5)
+    total = gradmix.gradmix_objective(torch.tensor(1.0), torch.tensor(2.0), torch.tensor(4.0), 0.5, theta=2.0, lam=3.0)
     assert total.item() == pytest.approx(2 * 1 + 3 * (2 + 0.25 * 4))
+
+
+class FlatEmbedding(nn.Module):
+    """A model whose embedding is its (flattened) input: the embedding space is ours to place."""
+
+    def forward(self, x):
+        return x.flatten(1)
+
+    def embed(self, x):
+        return x.flatten(1)
 
 
 def test_top_k_similarity_scorer_on_synthetic_clusters():
@@ -131,43 +143,60 @@ def test_top_k_similarity_scorer_on_synthetic_clusters():
     a = np.array([1.0, 0.0, 0.0]) + rng.normal(0, 0.05, (30, 3))
     b = np.array([0.0, 1.0, 0.0]) + rng.normal(0, 0.05, (30, 3))
     X, y = np.concatenate([a, b]), np.repeat([0, 1], 30)
-    sc = scorers.TopKSimilarityScorer(k=5).fit(None, X, y)
+    sc = gradmix.TopKSimilarityScorer(k=5).fit_features(X, y)
+    assert sc.is_fitted and sc.name == "top-k"
     test = np.array([[2.0, 0.1, 0.0], [0.0, 3.0, 0.1], [0.0, 0.0, 1.0]])
-    pred, novelty = sc.score(test)
+    pred, novelty = sc.score_features(test)
     assert pred[:2].tolist() == [0, 1]
     assert novelty[2] > novelty[0] + 3 and novelty[2] > novelty[1] + 3      # off both clusters: unknown
+
+    def top_k_by_hand(A):
+        """G_c: per class, the sum of the 5 largest cosine similarities to its training points."""
+        A = np.atleast_2d(A) / np.linalg.norm(np.atleast_2d(A), axis=1, keepdims=True)
+        return np.stack([np.sort((B / np.linalg.norm(B, axis=1, keepdims=True)) @ A.T, axis=0)[-5:].sum(0)
+                         for B in (a, b)], axis=1)
+
+    G = sc.class_scores_of_embeddings(torch.as_tensor(test)).numpy()
     # G_0 of the first point is the sum of its 5 largest cosine similarities to class 0
     u = test[0] / np.linalg.norm(test[0])
     cos = (a / np.linalg.norm(a, axis=1, keepdims=True)) @ u
-    assert sc.class_scores(test[:1])[0, 0] == pytest.approx(np.sort(cos)[-5:].sum())
-    assert sc.to_native(novelty)[0] == pytest.approx(sc.class_scores(test[:1])[0].max())
-    # the torch form gives the same G, and the target that LayerCAM explains has the
-    # gradient of the top-k score max_c G_c (checked against central differences)
-    from osrkit import protocols
+    assert G[0, 0] == pytest.approx(np.sort(cos)[-5:].sum())
+    np.testing.assert_allclose(G, top_k_by_hand(test), rtol=1e-12)
+    np.testing.assert_allclose(novelty, -G.max(1))
+    assert sc.to_native(novelty)[0] == pytest.approx(G[0].max())
+    # the target that LayerCAM explains has the gradient of the top-k score max_c G_c
+    # (checked against central differences of the hand computation)
     z = torch.tensor(test[:1], requires_grad=True)
-    assert sc.class_scores_of_embeddings(z).detach().numpy() == pytest.approx(sc.class_scores(test[:1]))
-    protocols.top_k_target(sc)(z).backward()
+    attention.top_k_target(sc)(z).backward()
     h = 1e-6
     for j in range(3):
         step = np.eye(3)[j] * h
-        slope = (sc.class_scores(test[:1] + step).max() - sc.class_scores(test[:1] - step).max()) / (2 * h)
+        slope = (top_k_by_hand(test[:1] + step).max() - top_k_by_hand(test[:1] - step).max()) / (2 * h)
         assert z.grad[0, j].item() == pytest.approx(slope, abs=1e-6)
     assert z.grad.abs().max() > 1e-3
+    # fitted on a model, the rule embeds the inputs itself (here the embedding is the input)
+    on_model = gradmix.TopKSimilarityScorer(k=5).fit(FlatEmbedding(), X.astype(np.float32), y)
+    pred_m, novelty_m = on_model.score(test.astype(np.float32))
+    assert pred_m.tolist() == pred.tolist()
+    np.testing.assert_allclose(novelty_m, novelty, atol=1e-5)
     with pytest.raises(ValueError, match="fewer than k"):
-        scorers.TopKSimilarityScorer(k=50).fit(None, X, y)
+        gradmix.TopKSimilarityScorer(k=50).fit_features(X, y)
+    from osrkit import scoring
+    with pytest.raises(scoring.NotFittedError):
+        gradmix.TopKSimilarityScorer(k=5).score_features(test)
 
 
 @pytest.mark.parametrize("mixing", [None, "gradmix", "mixup", "cutmix"])
 def test_contrastive_training_with_each_mixing_lowers_the_loss(mixing):
-    from osrkit import models, train
+    from osrkit import train
 
     torch.manual_seed(0)
     X = torch.rand(48, 1, 12, 12) * 0.1
     y = torch.arange(48) % 3
     for i, c in enumerate(y):
         X[i, 0, 4 * c:4 * c + 4] = 1.0           # each class a bright band
-    model = models.ContrastiveEncoder(1, image_size=12, channels=(4, 8), hidden=16, feature_dim=8)
-    loss = losses.ContrastiveLoss(augment.random_resized_crop, mixing=mixing, temperature=0.5)
+    model = gradmix.ContrastiveEncoder(1, image_size=12, channels=(4, 8), hidden=16, feature_dim=8)
+    loss = gradmix.ContrastiveLoss(augment.random_resized_crop, mixing=mixing, temperature=0.5)
     torch.manual_seed(1)
     before = loss(model.train(), X, y).item()
     train.fit(model, loss, X, y, epochs=15, batch_size=16, lr=3e-3, progress=False)
@@ -175,13 +204,11 @@ def test_contrastive_training_with_each_mixing_lowers_the_loss(mixing):
     after = loss(model.train(), X, y).item()
     assert after < before
     with pytest.raises(ValueError, match="mixing"):
-        losses.ContrastiveLoss(augment.random_resized_crop, mixing="noise")
+        gradmix.ContrastiveLoss(augment.random_resized_crop, mixing="noise")
 
 
 def test_resnet18_encoder_takes_32x32_images_to_projections():
-    from osrkit import models
-
-    enc = models.ResNet18Encoder(3, feature_dim=16).eval()
+    enc = nets.ResNet18Encoder(3, feature_dim=16).eval()
     assert enc(torch.zeros(2, 3, 32, 32)).shape == (2, 16)
     maps = attribution.layer_cam(enc, enc.attribution_layers(), torch.rand(2, 3, 32, 32),
                                  target=lambda z: z.pow(2).sum())
@@ -189,44 +216,42 @@ def test_resnet18_encoder_takes_32x32_images_to_projections():
 
 
 def test_activated_area_counts_pixels_above_each_threshold():
-    from osrkit import metrics
-
     maps = np.zeros((2, 2, 2))
     maps[0] = [[1.0, 0.5], [0.0, 0.0]]
     maps[1] = [[1.0, 1.0], [1.0, 0.2]]
-    area = metrics.activated_area(maps, [0.0, 0.5, 1.0])
+    area = attention.activated_area(maps, [0.0, 0.5, 1.0])
     np.testing.assert_allclose(area, [1.0, 5 / 8, 4 / 8])
     with pytest.raises(ValueError, match="maps"):
-        metrics.activated_area(np.zeros((2, 2)), [0.5])
+        attention.activated_area(np.zeros((2, 2)), [0.5])
 
 
 def test_contrastive_protocol_trains_scores_and_maps_a_standard_split():
-    from osrkit import data, metrics, protocols
+    from osrkit import data
 
     X, y = np.random.default_rng(0).random((160, 1, 12, 12)).astype(np.float32) * 0.1, np.arange(160) % 4
     for i, c in enumerate(y):
         X[i, 0, 3 * c:3 * c + 3] = 1.0
     task = data.open_set_split(X, y, [0, 1, 2], seed=0)
-    model = protocols.train_contrastive(task, "gradmix", epochs=2, seed=0, progress=False, batch_size=32)
+    model = gradmix.train_contrastive(task, "gradmix", epochs=2, seed=0, progress=False, batch_size=32)
     assert not model.training                                   # returned ready to score
-    s = protocols.open_set_scores(protocols.top_k_scorer(model, task, k=5), task)
+    s = evaluation.evaluate(gradmix.top_k_scorer(model, task, k=5), task)
     assert s.pred.shape == task.y_test.shape and 0 <= s.auroc <= 1
-    maps = protocols.attention_maps(model, protocols.top_k_scorer(model, task, k=5), task.X_test[:7], batch_size=4)
+    maps = attention.attention_maps(model, gradmix.top_k_scorer(model, task, k=5), task.X_test[:7], batch_size=4)
     assert maps.shape == (7, 12, 12) and maps.min() >= 0
     assert set(np.round(maps.max(axis=(1, 2)), 5)) <= {0.0, 1.0}     # scaled per image (all-zero if nothing fires)
     with pytest.raises(ValueError, match="unknown encoder"):
-        protocols.contrastive_encoder("vit")
+        gradmix.contrastive_encoder("vit")
     # the activated area over paired runs: run 0 is the model given, run 1 a new training
     taus = np.array([0.0, 0.5, 1.0])
-    areas = protocols.activated_area_runs(task, taus, trained={"gradmix": model}, runs=2, k=5, epochs=1, batch_size=32,
+    areas = attention.activated_area_runs(task, taus, trained={"gradmix": model}, runs=2, k=5, epochs=1, batch_size=32,
                                           progress=False)
     assert set(areas) == {"plain", "gradmix"} and areas["plain"].shape == (2, 3)
-    own = metrics.activated_area(protocols.attention_maps(model, protocols.top_k_scorer(model, task, k=5), task.X_test), taus)
+    own = attention.activated_area(attention.attention_maps(model, gradmix.top_k_scorer(model, task, k=5), task.X_test), taus)
     np.testing.assert_allclose(areas["gradmix"][0], own)
     assert not np.allclose(areas["gradmix"][1], own)
     assert np.all(np.diff(areas["plain"], axis=1) <= 0) and areas["plain"][:, 0].tolist() == [1.0, 1.0]
     with pytest.raises(ValueError, match="runs"):
-        protocols.activated_area_runs(task, taus, runs=0)
+        attention.activated_area_runs(task, taus, runs=0)
 
 
 def test_crops_from_their_own_generator_repeat_and_leave_the_global_stream_alone():
@@ -254,12 +279,10 @@ def test_corruptions_stay_in_range_and_grow_with_severity():
 
 
 def test_gradmix_step_report_puts_the_patch_on_the_peak_of_each_map():
-    from osrkit import models, widgets
-
     torch.manual_seed(0)
-    model = models.ContrastiveEncoder(1, image_size=12, channels=(4, 8), hidden=16, feature_dim=8)
+    model = gradmix.ContrastiveEncoder(1, image_size=12, channels=(4, 8), hidden=16, feature_dim=8)
     X = np.random.default_rng(0).random((4, 1, 12, 12)).astype(np.float32)
-    step = widgets.gradmix_step(model, X, 0.25, layer=1)
+    step = gradmix.gradmix_step(model, X, 0.25, layer=1)
     assert step.maps.shape == (4, 12, 12) and step.gamma == pytest.approx(0.25)
     for i in range(4):
         r, c = step.peaks[i]
@@ -271,21 +294,21 @@ def test_gradmix_step_report_puts_the_patch_on_the_peak_of_each_map():
     torch.manual_seed(1)
     expected = torch.rand(3)
     torch.manual_seed(1)
-    again = widgets.gradmix_step(model, X, 0.25, layer=1)
+    again = gradmix.gradmix_step(model, X, 0.25, layer=1)
     assert torch.equal(torch.rand(3), expected) and np.array_equal(again.views, step.views)
-    fig = widgets.draw_gradmix_step(step, max_images=3)
+    fig = gradmix.draw_gradmix_step(step, max_images=3)
     assert len(fig.axes) == 9
     with pytest.raises(ValueError, match="layer"):
-        widgets.gradmix_step(model, X, 0.25, layer=5)
+        gradmix.gradmix_step(model, X, 0.25, layer=5)
 
 
 def test_corruption_accuracy_reports_clean_and_each_corruption():
-    from osrkit import data, metrics, protocols
+    from osrkit import data
 
     X, y = np.random.default_rng(0).random((120, 1, 12, 12)).astype(np.float32) * 0.1, np.arange(120) % 4
     for i, c in enumerate(y):
         X[i, 0, 3 * c:3 * c + 3] = 1.0
     task = data.open_set_split(X, y, [0, 1, 2], seed=0)
-    model = protocols.train_contrastive(task, None, epochs=3, seed=0, progress=False, batch_size=32)
-    acc = protocols.corruption_accuracy(protocols.top_k_scorer(model, task, k=5), task, severity=5)
+    model = gradmix.train_contrastive(task, None, epochs=3, seed=0, progress=False, batch_size=32)
+    acc = attention.corruption_accuracy(gradmix.top_k_scorer(model, task, k=5), task, severity=5)
     assert set(acc) == {"clean", "gaussian_noise", "blur", "contrast"} and all(0 <= v <= 1 for v in acc.values())

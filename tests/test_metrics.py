@@ -160,43 +160,6 @@ def test_validation_f1_curve_ends_with_everything_accepted():
     assert f1[5] == pytest.approx((2 / 3 + 1) / 2)
 
 
-def _curve(offset):
-    """Covering falling with reconstruction, shifted down by ``offset``; one point per epoch."""
-    rec = np.linspace(10.0, 5.0, 8)
-    return rec, 0.3 * rec - offset
-
-
-def test_covering_drop_is_the_mean_gap_on_the_shared_range():
-    rec_b = np.linspace(9.0, 4.0, 6)
-    assert metrics.covering_drop(*_curve(0.0), rec_b, 0.3 * rec_b - 0.86) == pytest.approx(0.86)
-    with pytest.raises(ValueError, match="share no reconstruction range"):
-        metrics.covering_drop(*_curve(0.0), np.array([1.0, 2.0]), np.array([0.0, 0.0]))
-
-
-@pytest.mark.parametrize("offsets, expected", [((0.0, 0.86, 1.08), 2),    # the paper's "even": 0.86 then 0.22
-                                               ((0.0, 1.23, 1.14), 2),    # "odd": 1.23 then −0.09
-                                               ((0.0, 0.05, 0.1), 1),     # a second subcluster buys nothing
-                                               ((0.0, 0.5, 1.2), 3),      # the drops grow: still rising at K = 3
-                                               ((0.0, 1.58, 2.82), 2)])   # 1.58 then 1.24: diminishing, if barely
-def test_choose_subclusters_picks_k_where_the_drop_diminishes(offsets, expected):
-    curves = {k + 1: _curve(o) for k, o in enumerate(offsets)}
-    k, drops = metrics.choose_subclusters(curves)
-    assert k == expected
-    if offsets == (0.0, 1.58, 2.82):                                     # a stricter elbow asks for more
-        assert metrics.choose_subclusters(curves, ratio=0.5)[0] == 3
-    assert drops[(1, 2)] == pytest.approx(offsets[1] - offsets[0])
-    with pytest.raises(ValueError, match="without gaps"):
-        metrics.choose_subclusters({1: curves[1], 3: curves[3]})
-
-
-def test_subclusters_from_drops_applies_the_same_rule_to_given_drops():
-    assert metrics.subclusters_from_drops({(1, 2): 1.77, (2, 3): 0.73}) == 2
-    assert metrics.subclusters_from_drops({(1, 2): 0.05, (2, 3): 2.0}) == 1
-    assert metrics.subclusters_from_drops({(1, 2): 0.5, (2, 3): 0.7, (3, 4): 0.9}) == 4
-    with pytest.raises(ValueError, match="without gaps"):
-        metrics.subclusters_from_drops({(2, 3): 1.0})
-
-
 def test_f1_versus_unknowns_adds_one_unknown_class_at_a_time():
     y_true = np.array([0, 0, 1, 1, -1, -1, -1, -1])
     source = np.array([0, 0, 1, 1, 7, 7, 9, 9])

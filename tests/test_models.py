@@ -4,13 +4,14 @@ import pytest
 import torch
 import torch.nn.functional as F
 
-from osrkit import losses, models, train
+from osrkit import nets, train
+from osrkit.methods import crosr, dae, gmvae
 
 
 def test_tied_decoder_shares_the_encoder_weights():
     torch.manual_seed(0)
-    tied = models.DAEClassifier(2, 3, hidden=(5, 4), tied=True)
-    plain = models.MLPClassifier(2, 3, hidden=(5, 4))
+    tied = dae.DAEClassifier(2, 3, hidden=(5, 4), tied=True)
+    plain = nets.MLPClassifier(2, 3, hidden=(5, 4))
     n_params = lambda m: sum(p.numel() for p in m.parameters())
     # the symmetric dAE adds only the decoder biases (2 + 5) to the plain classifier
     assert n_params(tied) == n_params(plain) + 2 + 5
@@ -22,7 +23,7 @@ def test_tied_decoder_shares_the_encoder_weights():
 
 
 def test_tied_reconstruction_by_hand():
-    model = models.DAEClassifier(2, 2, hidden=(3,), tied=True)
+    model = dae.DAEClassifier(2, 2, hidden=(3,), tied=True)
     W = torch.tensor([[1.0, 0.0], [0.0, 1.0], [1.0, -1.0]])
     with torch.no_grad():
         model.encoder[0].weight.copy_(W)
@@ -34,35 +35,35 @@ def test_tied_reconstruction_by_hand():
 
 
 def test_untied_decoder_has_its_own_weights():
-    model = models.DAEClassifier(4, 2, hidden=(3,), tied=False)
+    model = dae.DAEClassifier(4, 2, hidden=(3,), tied=False)
     assert model.decoder[0].weight.shape == (4, 3)
     assert model.reconstruct(torch.randn(5, 4)).shape == (5, 4)
 
 
 def test_reconstruction_keeps_the_image_shape():
-    model = models.DAEClassifier(16, 2, hidden=(8,))
+    model = dae.DAEClassifier(16, 2, hidden=(8,))
     x = torch.rand(3, 1, 4, 4)
     assert model.reconstruct(x).shape == x.shape and model(x).shape == (3, 2)
 
 
 def test_unknown_activation_is_refused():
     with pytest.raises(ValueError, match="activation"):
-        models.MLPClassifier(2, 2, activation="swish")
+        nets.MLPClassifier(2, 2, activation="swish")
 
 
 def test_denoising_loss_by_hand_without_noise():
-    model = models.DAEClassifier(2, 2, hidden=(3,))
+    model = dae.DAEClassifier(2, 2, hidden=(3,))
     x, y = torch.randn(4, 2), torch.tensor([0, 1, 1, 0])
     expected = F.cross_entropy(model(x), y) + 0.5 * (model.reconstruct(x) - x).pow(2).mean()
-    got = losses.DenoisingClassifierLoss(noise_std=0.0, rec_weight=0.5)(model, x, y)
+    got = dae.DenoisingClassifierLoss(noise_std=0.0, rec_weight=0.5)(model, x, y)
     assert torch.allclose(got, expected)
     with pytest.raises(ValueError):
-        losses.DenoisingClassifierLoss(noise_std=-1)
+        dae.DenoisingClassifierLoss(noise_std=-1)
 
 
 def test_gmvae_conditions_the_prior_on_the_class_and_trains():
     torch.manual_seed(0)
-    model = models.SupervisedGMVAE(2, subclusters=3, in_dim=16, hidden=(32, 16), z_dim=2, w_dim=3)
+    model = gmvae.SupervisedGMVAE(2, subclusters=3, in_dim=16, hidden=(32, 16), z_dim=2, w_dim=3)
     w = torch.randn(4, 3)
     mu_a, _ = model.prior_params(w, torch.tensor([0, 0, 1, 1]))
     mu_b, _ = model.prior_params(w, torch.tensor([0, 1, 1, 0]))
@@ -71,9 +72,9 @@ def test_gmvae_conditions_the_prior_on_the_class_and_trains():
     # two classes of 16-pixel "images": low and high intensities
     y = torch.arange(2).repeat_interleave(64)
     X = (0.2 + 0.6 * y[:, None] + 0.05 * torch.randn(128, 16)).clamp(0.01, 0.99)
-    before = losses.GMVAELoss()(model, X, y).item()
-    hist = train.fit(model, losses.GMVAELoss(), X, y, steps=300, batch_size=32, lr=3e-3, progress=False)
-    after = losses.GMVAELoss()(model, X, y).item()
+    before = gmvae.GMVAELoss()(model, X, y).item()
+    hist = train.fit(model, gmvae.GMVAELoss(), X, y, steps=300, batch_size=32, lr=3e-3, progress=False)
+    after = gmvae.GMVAELoss()(model, X, y).item()
     assert math.isfinite(after) and after < before - 1.0 and len(hist.step_losses) == 300
     emb = model.embed(X).detach()
     # the latent means of the two classes separate
@@ -82,19 +83,19 @@ def test_gmvae_conditions_the_prior_on_the_class_and_trains():
 
 def test_gmvae_with_one_k_per_class_masks_the_missing_subclusters():
     torch.manual_seed(0)
-    model = models.SupervisedGMVAE(2, subclusters=(1, 3), in_dim=16, hidden=(32, 16), z_dim=2)
+    model = gmvae.SupervisedGMVAE(2, subclusters=(1, 3), in_dim=16, hidden=(32, 16), z_dim=2)
     assert model.subclusters == (1, 3) and model.max_subclusters == 3
     assert model.subcluster_mask.tolist() == [[True, False, False], [True, True, True]]
     X, y = torch.rand(6, 16), torch.tensor([0, 0, 0, 1, 1, 1])
     assert model.subcluster_of(X, y)[:3].tolist() == [0, 0, 0]      # class 0 has one subcluster
     assert math.isfinite(model.terms(X, y).loss(v_prior=True).item())
     with pytest.raises(ValueError, match="one K_c"):
-        models.SupervisedGMVAE(2, subclusters=(1, 2, 3))
+        gmvae.SupervisedGMVAE(2, subclusters=(1, 2, 3))
 
 
 def test_dhrnet_gives_logits_latent_and_a_reconstruction_of_the_image():
     torch.manual_seed(0)
-    model = models.DHRNet(3, top_latent=4)
+    model = crosr.DHRNet(3, top_latent=4)
     x = torch.rand(5, 1, 28, 28)
     y, z = model.latent(x)
     assert y.shape == (5, 3) and z.shape == (5, 49 + 49 + 4)
@@ -109,4 +110,4 @@ def test_dhrnet_gives_logits_latent_and_a_reconstruction_of_the_image():
         changed[i] = changed[i] + 1.0
         assert not torch.allclose(model.decode(changed), base)
     with pytest.raises(ValueError, match="divisible by 4"):
-        models.DHRNet(2, image_size=30)
+        crosr.DHRNet(2, image_size=30)

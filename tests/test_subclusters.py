@@ -3,7 +3,45 @@ import numpy as np
 import pytest
 import torch
 
-from osrkit import models, subclusters
+from osrkit.methods import gmvae
+from osrkit.studies import subclusters
+
+
+def _curve(offset):
+    """Covering falling with reconstruction, shifted down by ``offset``; one point per epoch."""
+    rec = np.linspace(10.0, 5.0, 8)
+    return rec, 0.3 * rec - offset
+
+
+def test_covering_drop_is_the_mean_gap_on_the_shared_range():
+    rec_b = np.linspace(9.0, 4.0, 6)
+    assert subclusters.covering_drop(*_curve(0.0), rec_b, 0.3 * rec_b - 0.86) == pytest.approx(0.86)
+    with pytest.raises(ValueError, match="share no reconstruction range"):
+        subclusters.covering_drop(*_curve(0.0), np.array([1.0, 2.0]), np.array([0.0, 0.0]))
+
+
+@pytest.mark.parametrize("offsets, expected", [((0.0, 0.86, 1.08), 2),    # the paper's "even": 0.86 then 0.22
+                                               ((0.0, 1.23, 1.14), 2),    # "odd": 1.23 then −0.09
+                                               ((0.0, 0.05, 0.1), 1),     # a second subcluster buys nothing
+                                               ((0.0, 0.5, 1.2), 3),      # the drops grow: still rising at K = 3
+                                               ((0.0, 1.58, 2.82), 2)])   # 1.58 then 1.24: diminishing, if barely
+def test_choose_subclusters_picks_k_where_the_drop_diminishes(offsets, expected):
+    curves = {k + 1: _curve(o) for k, o in enumerate(offsets)}
+    k, drops = subclusters.choose_subclusters(curves)
+    assert k == expected
+    if offsets == (0.0, 1.58, 2.82):                                     # a stricter elbow asks for more
+        assert subclusters.choose_subclusters(curves, ratio=0.5)[0] == 3
+    assert drops[(1, 2)] == pytest.approx(offsets[1] - offsets[0])
+    with pytest.raises(ValueError, match="without gaps"):
+        subclusters.choose_subclusters({1: curves[1], 3: curves[3]})
+
+
+def test_subclusters_from_drops_applies_the_same_rule_to_given_drops():
+    assert subclusters.subclusters_from_drops({(1, 2): 1.77, (2, 3): 0.73}) == 2
+    assert subclusters.subclusters_from_drops({(1, 2): 0.05, (2, 3): 2.0}) == 1
+    assert subclusters.subclusters_from_drops({(1, 2): 0.5, (2, 3): 0.7, (3, 4): 0.9}) == 4
+    with pytest.raises(ValueError, match="without gaps"):
+        subclusters.subclusters_from_drops({(2, 3): 1.0})
 
 
 def _two_blobs(n=128, seed=0):
@@ -15,7 +53,7 @@ def _two_blobs(n=128, seed=0):
 
 
 def test_mean_terms_is_repeatable_and_leaves_the_global_rng_alone():
-    model = models.SupervisedGMVAE(1, 2, in_dim=16, hidden=(16,), z_dim=2)
+    model = gmvae.SupervisedGMVAE(1, 2, in_dim=16, hidden=(16,), z_dim=2)
     X = torch.as_tensor(_two_blobs()[0])
     y = torch.zeros(len(X), dtype=torch.long)
     torch.manual_seed(123)
@@ -74,9 +112,9 @@ def test_one_run_starts_every_k_from_the_same_seed_and_log_from_skips_early_epoc
                                                     hidden=(16,), samples=2, log_from=5, seed=3, progress=False)
     # same encoders and decoder at the start: the trained encoders differ, their initial ones did not
     torch.manual_seed(3)
-    fresh = models.SupervisedGMVAE(1, 1, in_dim=16, hidden=(16,), z_dim=2)
+    fresh = gmvae.SupervisedGMVAE(1, 1, in_dim=16, hidden=(16,), z_dim=2)
     torch.manual_seed(3)
-    fresh2 = models.SupervisedGMVAE(1, 2, in_dim=16, hidden=(16,), z_dim=2)
+    fresh2 = gmvae.SupervisedGMVAE(1, 2, in_dim=16, hidden=(16,), z_dim=2)
     assert torch.equal(fresh.enc_z[0].weight, fresh2.enc_z[0].weight)
     curve = curves[2]
     assert curve.first_epoch == 6 and len(curve.reconstruction) == 3

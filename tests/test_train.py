@@ -3,7 +3,8 @@ import pytest
 import torch
 from torch import nn
 
-from osrkit import losses, models, train
+from osrkit import nets, train
+from osrkit.methods import softmax
 
 
 def _blobs(n=200, seed=0):
@@ -16,8 +17,8 @@ def _blobs(n=200, seed=0):
 def test_fit_learns_a_separable_problem_and_reports_losses():
     X, y = _blobs()
     train.seed_everything(0)  # the initial weights come from the global generator
-    model = models.MLPClassifier(2, 2, hidden=(16,))
-    hist = train.fit(model, losses.cross_entropy_loss, X, y, epochs=20, batch_size=32, seed=0, progress=False)
+    model = nets.MLPClassifier(2, 2, hidden=(16,))
+    hist = train.fit(model, softmax.cross_entropy_loss, X, y, epochs=20, batch_size=32, seed=0, progress=False)
     assert len(hist.epoch_losses) == 20 and len(hist.step_losses) == 20 * 7
     assert hist.epoch_losses[-1] < hist.epoch_losses[0]
     with torch.no_grad():
@@ -27,7 +28,7 @@ def test_fit_learns_a_separable_problem_and_reports_losses():
 
 def test_fit_by_steps_stops_at_the_budget():
     X, y = _blobs(50)
-    hist = train.fit(models.MLPClassifier(2, 2, (8,)), losses.cross_entropy_loss, X, y, steps=13,
+    hist = train.fit(nets.MLPClassifier(2, 2, (8,)), softmax.cross_entropy_loss, X, y, steps=13,
                      batch_size=16, progress=False)
     assert len(hist.step_losses) == 13
 
@@ -37,8 +38,8 @@ def test_same_seed_gives_the_same_weights():
     weights = []
     for seed in (4, 4, 5):
         train.seed_everything(seed)
-        model = models.MLPClassifier(2, 2, (8,))
-        train.fit(model, losses.cross_entropy_loss, X, y, epochs=2, seed=seed, progress=False)
+        model = nets.MLPClassifier(2, 2, (8,))
+        train.fit(model, softmax.cross_entropy_loss, X, y, epochs=2, seed=seed, progress=False)
         weights.append(model.head.weight.detach().clone())
     assert torch.equal(weights[0], weights[1]) and not torch.equal(weights[0], weights[2])
 
@@ -50,21 +51,7 @@ def test_nan_loss_stops_with_a_clear_error():
         return model(xb).sum() * float("nan")
 
     with pytest.raises(FloatingPointError, match=r"became nan at step 1 .*Lower the learning rate"):
-        train.fit(models.MLPClassifier(2, 2, (4,)), exploding, X, y, steps=5, progress=False)
-
-
-def test_checkpoint_cache_skips_training_the_second_time(tmp_path):
-    X, y = _blobs()
-    config = {"name": "mlp", "hidden": 8}
-    first = models.MLPClassifier(2, 2, (8,))
-    h1 = train.fit(first, losses.cross_entropy_loss, X, y, epochs=2, progress=False, cache_dir=tmp_path, config=config)
-    second = models.MLPClassifier(2, 2, (8,))
-    h2 = train.fit(second, losses.cross_entropy_loss, X, y, epochs=2, progress=False, cache_dir=tmp_path, config=config)
-    assert not h1.from_cache and h2.from_cache and h2.step_losses == []
-    assert torch.equal(first.head.weight, second.head.weight)
-    assert len(list(tmp_path.glob("mlp-*.pt"))) == 1
-    with pytest.raises(ValueError, match="config"):
-        train.fit(second, losses.cross_entropy_loss, X, y, epochs=1, progress=False, cache_dir=tmp_path)
+        train.fit(nets.MLPClassifier(2, 2, (4,)), exploding, X, y, steps=5, progress=False)
 
 
 def test_augment_is_applied_to_each_batch():
@@ -75,7 +62,7 @@ def test_augment_is_applied_to_each_batch():
         seen.append(len(xb))
         return xb
 
-    train.fit(models.MLPClassifier(2, 2, (4,)), losses.cross_entropy_loss, X, y, epochs=1, batch_size=10,
+    train.fit(nets.MLPClassifier(2, 2, (4,)), softmax.cross_entropy_loss, X, y, epochs=1, batch_size=10,
               augment=augment, progress=False)
     assert seen == [10, 10, 10, 2]
 
@@ -90,7 +77,7 @@ def test_augment_is_applied_to_each_batch():
 def test_fit_rejects_bad_settings(kwargs, match):
     X, y = _blobs(16)
     with pytest.raises(ValueError, match=match):
-        train.fit(models.MLPClassifier(2, 2, (4,)), losses.cross_entropy_loss, X, y, progress=False, **kwargs)
+        train.fit(nets.MLPClassifier(2, 2, (4,)), softmax.cross_entropy_loss, X, y, progress=False, **kwargs)
 
 
 def test_auto_device_is_usable_and_cuda_is_checked():
@@ -116,19 +103,19 @@ def test_small_models_train_on_one_cpu_thread_and_the_setting_is_restored():
 
     def recording_loss(model, xb, yb):
         seen.append(torch.get_num_threads())
-        return losses.cross_entropy_loss(model, xb, yb)
+        return softmax.cross_entropy_loss(model, xb, yb)
 
     before = torch.get_num_threads()
     torch.set_num_threads(2)
     try:
-        train.fit(models.MLPClassifier(2, 2, (8,)), recording_loss, X, y, steps=2, device="cpu", progress=False)
+        train.fit(nets.MLPClassifier(2, 2, (8,)), recording_loss, X, y, steps=2, device="cpu", progress=False)
         assert seen == [1, 1] and torch.get_num_threads() == 2
-        big = models.MLPClassifier(2, 2, (600, 600))  # > SMALL_MODEL_PARAMETERS
+        big = nets.MLPClassifier(2, 2, (600, 600))  # > SMALL_MODEL_PARAMETERS
         seen.clear()
         train.fit(big, recording_loss, X, y, steps=1, device="cpu", progress=False)
         assert seen == [2]
         # a network with convolutions shares the threads however few its parameters
-        conv = models.PaperCNN(2, channels=(2, 2), hidden=4, image_size=8)
+        conv = nets.PaperCNN(2, channels=(2, 2), hidden=4, image_size=8)
         seen.clear()
         train.fit(conv, recording_loss, np.zeros((4, 1, 8, 8), np.float32), np.array([0, 1, 0, 1]), steps=1,
                   device="cpu", progress=False)

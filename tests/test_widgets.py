@@ -6,8 +6,10 @@ import matplotlib.pyplot as plt  # noqa: E402
 import numpy as np  # noqa: E402
 import pytest  # noqa: E402
 
-from osrkit import plots, widgets  # noqa: E402
-from osrkit.scorers import DAEComponents  # noqa: E402
+from osrkit import metrics, plots, scoring, widgets  # noqa: E402
+from osrkit.methods import dae, gmvae  # noqa: E402
+from osrkit.studies import fooling, gmvae_protocol, subclusters  # noqa: E402
+from osrkit.methods.dae import DAEComponents  # noqa: E402
 
 Y = np.array([0, 0, 1, 1, -1, -1, -1])
 PRED = np.array([0, 1, 1, 1, 0, 1, 0])
@@ -54,7 +56,7 @@ def test_dae_map_report_recomputes_confidence_from_components():
     known = _parts([0.0, 0.01], [-0.1, 0.2], [[1, 0], [0, 1]])
     unknown = _parts([0.1, 0.0], [-0.1, 1.0], [[1, 0], [1, 0]])
     grid = _parts([0.0, 0.05], [0.0, 0.5], [[0.5, 0.5], [1, 0]])
-    rep = widgets.dae_map_report(grid, known, np.array([0, 1]), unknown, alpha=10.0, beta=2.0, threshold=0.5)
+    rep = dae.dae_map_report(grid, known, np.array([0, 1]), unknown, alpha=10.0, beta=2.0, threshold=0.5)
     c_known = np.array([1.0, np.exp(-0.1) * np.exp(-0.4)])    # 1, 0.61
     c_unknown = np.array([np.exp(-1.0), np.exp(-2.0)])        # 0.37, 0.14
     assert rep.confidence_grid == pytest.approx([1.0, np.exp(-0.5) * np.exp(-1.0)])
@@ -63,7 +65,7 @@ def test_dae_map_report_recomputes_confidence_from_components():
     assert rep.auroc == 1.0 and rep.known_accepted == 1.0 and rep.unknown_rejected == 1.0
     assert rep.accuracy == 1.0
     # a threshold above the second known's confidence rejects it
-    strict = widgets.dae_map_report(grid, known, np.array([0, 1]), unknown, 10.0, 2.0, threshold=0.7)
+    strict = dae.dae_map_report(grid, known, np.array([0, 1]), unknown, 10.0, 2.0, threshold=0.7)
     assert strict.known_accepted == 0.5 and strict.accuracy == pytest.approx(3 / 4)
     assert c_known.min() > c_unknown.max()
 
@@ -71,8 +73,8 @@ def test_dae_map_report_recomputes_confidence_from_components():
 def test_draw_dae_map_has_four_panels():
     grid = plots.make_grid(1.0, 4)
     parts = _parts(np.zeros(16), np.linspace(-1, 1, 16), np.full((16, 3), 1 / 3))
-    rep = widgets.dae_map_report(parts, parts, np.zeros(16, int), parts, 40, 5, 0.5)
-    fig = widgets.draw_dae_map(grid, rep, np.zeros((2, 2)), np.ones((2, 2)))
+    rep = dae.dae_map_report(parts, parts, np.zeros(16, int), parts, 40, 5, 0.5)
+    fig = dae.draw_dae_map(grid, rep, np.zeros((2, 2)), np.ones((2, 2)))
     assert len([ax for ax in fig.axes if ax.get_title()]) == 4
     plt.close(fig)
 
@@ -84,7 +86,7 @@ def test_widgets_respond_to_slider_changes_without_errors(capsys):
     grid = plots.make_grid(1.0, 4)
     parts = _parts(np.zeros(16), np.linspace(-1, 1, 16), np.full((16, 3), 1 / 3))
     known = _parts([0.0, 0.1], [-1.0, 0.5], [[1, 0, 0], [0, 1, 0]])
-    explorer = widgets.dae_map_explorer(grid, parts, known, np.array([0, 1]), known)
+    explorer = dae.dae_map_explorer(grid, parts, known, np.array([0, 1]), known)
     for s, value in zip(explorer.children[:3], (100.0, 0.5, 0.9)):
         s.value = value
     captured = capsys.readouterr()
@@ -93,7 +95,7 @@ def test_widgets_respond_to_slider_changes_without_errors(capsys):
 
 
 def test_widget_errors_are_shown_not_swallowed(capsys):
-    panel = widgets._slider_panel([], lambda: 1 / 0)
+    panel = widgets.slider_panel([], lambda: 1 / 0)
     assert "ZeroDivisionError" in capsys.readouterr().err
     assert panel.children  # the output area is there
 
@@ -102,40 +104,38 @@ def test_fooling_report_by_hand():
     correct = {"cnn": np.array([True, True, False, True]), "dae": np.array([True, True, True, False])}
     conf = {"cnn": np.array([0.95, 0.5, 0.99, 0.91]), "dae": np.array([0.92, 0.89, 0.95, 0.99])}
     fool = {"cnn": np.array([0.99, 0.93]), "dae": np.array([0.4, 0.91])}
-    rep = widgets.fooling_report(correct, conf, fool, 0.9)
+    rep = fooling.fooling_report(correct, conf, fool, 0.9)
     assert rep.thresholded_accuracy == {"cnn": 0.5, "dae": 0.5}
     assert rep.fooled == {"cnn": 1.0, "dae": 0.5} and rep.passing["dae"].tolist() == [False, True]
-    strict = widgets.fooling_report(correct, conf, fool, 0.95)
+    strict = fooling.fooling_report(correct, conf, fool, 0.95)
     assert strict.fooled == {"cnn": 0.5, "dae": 0.0} and strict.thresholded_accuracy["dae"] == 0.25
-    fig = widgets.draw_fooling_report(rep, {"cnn": np.zeros((2, 1, 4, 4)), "dae": np.ones((2, 1, 4, 4))})
+    fig = fooling.draw_fooling_report(rep, {"cnn": np.zeros((2, 1, 4, 4)), "dae": np.ones((2, 1, 4, 4))})
     assert len(fig.axes) == 1
     plt.close("all")
 
 
 def test_nc_threshold_report_matches_the_rule_at_its_picked_tau_and_refuses_fixed_rules():
-    from test_thresholding import blob_split
-
-    from osrkit import metrics, scorers, thresholding
+    from test_gmvae_protocol import FlatEmbedding, blob_split
 
     split = blob_split()
-    sc = scorers.NearestCentroidScorer("uncertainty").fit(None, split.X_train, split.y_train)
-    ev = thresholding.evaluate_rule("NC-U", sc, split)
-    rep = widgets.nc_threshold_report(ev, split.y_test, split.source_test, ev.picked_tau, class_names=["a", "b"])
+    sc = scoring.NearestCentroidScorer("uncertainty").fit(FlatEmbedding(), split.X_train, split.y_train)
+    ev = gmvae_protocol.evaluate_rule("NC-U", sc, split)
+    rep = gmvae_protocol.nc_threshold_report(ev, split.y_test, split.source_test, ev.picked_tau, class_names=["a", "b"])
     assert np.allclose(rep.f1_by_q, ev.f1_by_q)
     assert rep.test_macro_f1 == pytest.approx(metrics.macro_f1(split.y_test, ev.decisions(), 2))
     assert rep.confusion.sum() == len(split.y_test) and rep.labels == ["a", "b", "unknown"]
     # τ = 1 accepts every validation sample; τ = 0 rejects every test sample
-    assert widgets.nc_threshold_report(ev, split.y_test, split.source_test, 1.0).val_f1 == pytest.approx(ev.val_f1[-1])
-    nothing = widgets.nc_threshold_report(ev, split.y_test, split.source_test, 0.0)
+    assert gmvae_protocol.nc_threshold_report(ev, split.y_test, split.source_test, 1.0).val_f1 == pytest.approx(ev.val_f1[-1])
+    nothing = gmvae_protocol.nc_threshold_report(ev, split.y_test, split.source_test, 0.0)
     assert nothing.confusion[:, :-1].sum() == 0 and nothing.val_f1 == 0.0
-    fig = widgets.draw_nc_threshold_report(rep, ev)
+    fig = gmvae_protocol.draw_nc_threshold_report(rep, ev)
     assert len(fig.axes) == 3
     with pytest.raises(ValueError, match=r"\[0, 1\]"):
-        widgets.nc_threshold_report(ev, split.y_test, split.source_test, 1.5)
-    fixed = thresholding.evaluate_rule("EVT", sc, split, threshold=0.5)
+        gmvae_protocol.nc_threshold_report(ev, split.y_test, split.source_test, 1.5)
+    fixed = gmvae_protocol.evaluate_rule("EVT", sc, split, threshold=0.5)
     with pytest.raises(ValueError, match="fixed threshold"):
-        widgets.nc_threshold_report(fixed, split.y_test, split.source_test, 0.5)
-    panel = widgets.nc_threshold_explorer({"NC-U": ev, "EVT": fixed}, split.y_test, split.source_test)
+        gmvae_protocol.nc_threshold_report(fixed, split.y_test, split.source_test, 0.5)
+    panel = gmvae_protocol.nc_threshold_explorer({"NC-U": ev, "EVT": fixed}, split.y_test, split.source_test)
     assert list(panel.children[0].options) == ["NC-U"]
     panel.children[1].value = 0.3
     plt.close("all")
@@ -144,9 +144,7 @@ def test_nc_threshold_report_matches_the_rule_at_its_picked_tau_and_refuses_fixe
 def test_subcluster_report_cross_tabulates_subclusters_and_digits():
     import torch
 
-    from osrkit import models
-
-    class TwoWay(models.SupervisedGMVAE):
+    class TwoWay(gmvae.SupervisedGMVAE):
         """Subcluster = whether the first pixel is bright."""
 
         def subcluster_of(self, x, y):
@@ -155,11 +153,11 @@ def test_subcluster_report_cross_tabulates_subclusters_and_digits():
     model = TwoWay(1, 2, in_dim=4, hidden=(8,), z_dim=2)
     X = np.array([[0.9, 0, 0, 0], [0.8, 0, 0, 0], [0.1, 0, 0, 0], [0.2, 0, 0, 0], [0.7, 0, 0, 0]], np.float32)
     source = np.array([2, 2, 0, 0, 0])
-    rep = widgets.subcluster_report(model, X, source)
+    rep = subclusters.subcluster_report(model, X, source)
     assert rep.row_labels == [0, 2] and rep.table.tolist() == [[2, 1], [0, 2]]
     assert rep.purity == pytest.approx(4 / 5)
-    fig = widgets.draw_subcluster_report(rep, model.embed(torch.as_tensor(X)).detach().numpy())
+    fig = subclusters.draw_subcluster_report(rep, model.embed(torch.as_tensor(X)).detach().numpy())
     assert len(fig.axes) == 2
-    panel = widgets.subcluster_explorer({"even": {1: model, 2: model}}, {"even": X}, {"even": source})
+    panel = subclusters.subcluster_explorer({"even": {1: model, 2: model}}, {"even": X}, {"even": source})
     panel.children[1].value = 1
     plt.close("all")

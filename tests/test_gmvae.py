@@ -6,7 +6,7 @@ import pytest
 import torch
 from scipy.stats import multivariate_normal
 
-from osrkit import losses
+from osrkit.methods import crosr, gmvae
 
 
 def _cb_log_density(x, lam):
@@ -29,7 +29,7 @@ def _inputs(K=2):
 
 def test_each_elbo_term_by_hand():
     args = _inputs()
-    terms = losses.gmvae_terms(*args)
+    terms = gmvae.gmvae_terms(*args)
     # reconstruction: λ = 0.2 at x = 0.3, and λ = 0.5 (density 1·... C(0.5) = 2, λ^x(1−λ)^(1−x) = 0.5)
     assert terms.reconstruction.item() == pytest.approx(-(_cb_log_density(0.3, 0.2) + math.log(2 * 0.5)), rel=1e-5)
     # w-prior: ½ Σ (µ² + σ² − log σ² − 1)
@@ -51,14 +51,14 @@ def test_each_elbo_term_by_hand():
 def test_subcluster_posterior_sums_to_one_and_is_one_hot_for_separated_subclusters():
     z = torch.tensor([[0.0, 0.0], [10.0, 10.0], [5.0, 5.0]])
     mu = torch.tensor([[0.0, 0.0], [10.0, 10.0]]).expand(3, 2, 2)
-    post = losses.subcluster_posterior(z, mu, torch.zeros(3, 2, 2))
+    post = gmvae.subcluster_posterior(z, mu, torch.zeros(3, 2, 2))
     assert torch.allclose(post.sum(1), torch.ones(3))
     assert post[0, 0] > 0.999 and post[1, 1] > 0.999
     assert torch.allclose(post[2], torch.tensor([0.5, 0.5]))   # equidistant: no preference
 
 
 def test_one_subcluster_has_no_v_prior_and_covering_is_a_plain_log_ratio():
-    terms = losses.gmvae_terms(*_inputs(K=1))
+    terms = gmvae.gmvae_terms(*_inputs(K=1))
     z = np.array([0.5, -1.0])
     expected = (multivariate_normal([0.4, -0.8], np.diag([0.25, 1.0])).logpdf(z)
                 - multivariate_normal([0, -1], np.eye(2)).logpdf(z))
@@ -70,11 +70,11 @@ def test_a_class_with_fewer_subclusters_masks_the_others():
     """K_c = 1 inside a K = 2 model: the posterior puts everything on subcluster 0, the
     covering equals the K = 1 value and the v-prior uses log K_c = 0."""
     x, logits, z, mu_z, lv_z, mu_w, lv_w, mu_p, lv_p = _inputs(K=2)
-    masked = losses.gmvae_terms(x, logits, z, mu_z, lv_z, mu_w, lv_w, mu_p, lv_p, mask=torch.tensor([[True, False]]))
-    single = losses.gmvae_terms(*_inputs(K=1))
+    masked = gmvae.gmvae_terms(x, logits, z, mu_z, lv_z, mu_w, lv_w, mu_p, lv_p, mask=torch.tensor([[True, False]]))
+    single = gmvae.gmvae_terms(*_inputs(K=1))
     assert masked.latent_covering.item() == pytest.approx(single.latent_covering.item(), rel=1e-6)
     assert masked.v_prior.item() == pytest.approx(0.0, abs=1e-7)
-    post = losses.subcluster_posterior(z, mu_p, lv_p, torch.tensor([[True, False]]))
+    post = gmvae.subcluster_posterior(z, mu_p, lv_p, torch.tensor([[True, False]]))
     assert post.tolist() == [[1.0, 0.0]]
 
 
@@ -87,6 +87,6 @@ def test_dhrnet_loss_is_cross_entropy_plus_summed_squared_error():
     y = torch.tensor([0, 1])
     ce = (-math.log(math.exp(2) / (math.exp(2) + 1)) + math.log(2)) / 2
     rec = (0.25 + 0.25 + 0.0 + 0.0) / 2          # per-image sums 0.5 and 0, averaged
-    assert losses.DHRNetLoss(rec_weight=3.0)(Fixed(), x, y).item() == pytest.approx(ce + 3 * rec, rel=1e-6)
+    assert crosr.DHRNetLoss(rec_weight=3.0)(Fixed(), x, y).item() == pytest.approx(ce + 3 * rec, rel=1e-6)
     with pytest.raises(ValueError, match="rec_weight"):
-        losses.DHRNetLoss(rec_weight=-1)
+        crosr.DHRNetLoss(rec_weight=-1)

@@ -1,8 +1,20 @@
 """Paper 000's evaluation: τ from the validation F1 saturation, test F1 against Q."""
 import numpy as np
 import pytest
+from torch import nn
 
-from osrkit import data, metrics, scorers, thresholding
+from osrkit import data, metrics, scoring
+from osrkit.studies import gmvae_protocol
+
+
+class FlatEmbedding(nn.Module):
+    """A model whose embedding is its input: the nearest-centroid rules work on the 2-D points."""
+
+    def forward(self, x):
+        return x.flatten(1)
+
+    def embed(self, x):
+        return x.flatten(1)
 
 
 def blob_split(seed=0):
@@ -16,8 +28,8 @@ def blob_split(seed=0):
 
 def test_evaluate_rule_picks_the_saturation_threshold_and_scores_every_q():
     split = blob_split()
-    sc = scorers.NearestCentroidScorer("distance").fit(None, split.X_train, split.y_train)
-    ev = thresholding.evaluate_rule("NC-D", sc, split)
+    sc = scoring.NearestCentroidScorer("distance").fit(FlatEmbedding(), split.X_train, split.y_train)
+    ev = gmvae_protocol.evaluate_rule("NC-D", sc, split)
     assert ev.unknown_order == (2, 3, 4) and len(ev.f1_by_q) == 4
     assert ev.threshold == pytest.approx(ev.picked_tau * ev.scale)
     assert ev.picked_tau == metrics.saturation_threshold(ev.val_tau, ev.val_f1)
@@ -32,11 +44,11 @@ def test_evaluate_rule_picks_the_saturation_threshold_and_scores_every_q():
 
 def test_a_fixed_threshold_skips_validation_and_accepting_everything_hurts_with_q():
     split = blob_split(1)
-    sc = scorers.NearestCentroidScorer("distance").fit(None, split.X_train, split.y_train)
-    ev = thresholding.evaluate_rule("accept all", sc, split, threshold=1e9, unknown_order=(4, 3, 2))
+    sc = scoring.NearestCentroidScorer("distance").fit(FlatEmbedding(), split.X_train, split.y_train)
+    ev = gmvae_protocol.evaluate_rule("accept all", sc, split, threshold=1e9, unknown_order=(4, 3, 2))
     assert ev.val_tau is None and ev.unknown_order == (4, 3, 2)
     assert ev.f1_by_q[0] > 0.95 and np.all(np.diff(ev.f1_by_q) < 0)     # more unknowns, lower F1
     no_source = data.OpenSetSplit(*[getattr(split, f) for f in ("X_train", "y_train", "X_val", "y_val", "X_test",
                                                                 "y_test", "known_classes", "unknown_classes")])
     with pytest.raises(ValueError, match="source_test"):
-        thresholding.evaluate_rule("x", sc, no_source)
+        gmvae_protocol.evaluate_rule("x", sc, no_source)
