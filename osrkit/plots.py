@@ -200,7 +200,7 @@ def plot_covering_curves(curves: dict, *, skip: int = 0, w_prior: bool = False, 
                          title: str = "") -> plt.Figure:
     """Latent-covering loss against reconstruction loss, one line per K, one point per
     epoch (paper 000 Fig. 6); ``curves`` maps K to an object with ``after(skip)`` giving
-    (reconstruction, covering) (:class:`osrkit.subclusters.TermCurve`). The first ``skip``
+    (reconstruction, covering) (:class:`osrkit.studies.subclusters.TermCurve`). The first ``skip``
     epochs are left out, as in the paper; ``w_prior=True`` plots covering + w-prior.
     Training runs from right to left."""
     fig, ax = _axes(ax)

@@ -29,7 +29,7 @@ class DHRNet(nn.Module):
     flattened (49 + 49 + ``top_latent`` numbers). ``forward`` gives the logits y;
     ``latent(x)`` gives (y, z) and ``embed(x)`` CROSR's representation [y, z]; ``reconstruct(x)`` the
     image in [0, 1]. Trained on cross-entropy + L2 reconstruction
-    (:class:`osrkit.losses.DHRNetLoss`). Sized for 28×28 grey digits (quick mode); the
+    (:class:`DHRNetLoss`). Sized for 28×28 grey digits (quick mode); the
     paper's CROSR MNIST network is deeper.
     """
 
