@@ -212,6 +212,19 @@ def _atomic_torch_save(obj, path: Path) -> None:
             os.remove(tmp)
 
 
+#: Seconds between two redraws of a progress bar. In a notebook every redraw is a kernel
+#: message; at tqdm's default of 0.1 s, a cell that trains several networks sends so many
+#: that the kernel's output queue overflows and drops its final "idle" message (nbval then
+#: fails the cell with "Timeout of 5 seconds exceeded waiting for output").
+PROGRESS_INTERVAL_S = 1.0
+
+
+def progress_bar(iterable=None, **kwargs) -> tqdm:
+    """A ``tqdm.auto`` bar (a widget in Jupyter) that redraws at most once a
+    :data:`PROGRESS_INTERVAL_S`; the one progress bar of osrkit."""
+    return tqdm(iterable, mininterval=PROGRESS_INTERVAL_S, **kwargs)
+
+
 def fit(model: nn.Module, loss_fn: LossFn, X: np.ndarray | torch.Tensor, y: np.ndarray | torch.Tensor, *,
         epochs: int | None = None, steps: int | None = None, batch_size: int = 64, lr: float = 1e-3,
         weight_decay: float = 0.0, optimizer: str = "adam", seed: int = 0, device: str | torch.device = "auto",
@@ -293,7 +306,7 @@ def _train_loop(model: nn.Module, loss_fn: LossFn, X_t: torch.Tensor, y_t: torch
     generator = torch.Generator(device="cpu").manual_seed(seed)
     history = History()
     model.train()
-    bar = tqdm(total=total, desc=desc, disable=not progress, leave=False)
+    bar = progress_bar(total=total, desc=desc, disable=not progress, leave=False)
     step = 0
     epoch_sum, epoch_count = 0.0, 0
     while step < total:

@@ -26,13 +26,12 @@ import matplotlib.pyplot as plt
 import numpy as np
 import torch
 from torch import nn
-from tqdm.auto import tqdm
 
 from .. import metrics, plots
 from ..data import OpenSetSplit
 from ..methods import cool, dae, softmax
 from ..scoring import MaxSoftmaxScorer, Scorer
-from ..train import make_optimizer, model_device
+from ..train import make_optimizer, model_device, progress_bar
 from ..widgets import slider_panel
 
 
@@ -119,7 +118,7 @@ def fooling_attack(target: FoolingTarget, targets: Sequence[int], *,
     for p in target.model.parameters():
         p.requires_grad_(False)
     try:
-        bar = tqdm(total=max_steps, desc=desc, disable=not progress, leave=False)
+        bar = progress_bar(total=max_steps, desc=desc, disable=not progress, leave=False)
         for step in range(max_steps + 1):
             x = generate()
             loss, conf = target.evaluate(x, targets_t, at_least=lowest)

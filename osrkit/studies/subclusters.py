@@ -33,12 +33,11 @@ import matplotlib.pyplot as plt
 import numpy as np
 import torch
 from torch import nn
-from tqdm.auto import tqdm
 
 from .. import plots
 from ..methods.gmvae import GMVAELoss, SupervisedGMVAE
 from ..scoring import embedder
-from ..train import fit, model_device, resolve_device, seed_everything
+from ..train import fit, model_device, progress_bar, resolve_device, seed_everything
 from ..widgets import slider_panel
 
 
@@ -154,7 +153,7 @@ def subcluster_curves(X: np.ndarray, ks=(1, 2, 3), *, epochs: int = 40, batch_si
     Xt = torch.as_tensor(X.reshape(len(X), -1), device=dev)
     yt = torch.zeros(len(X), dtype=torch.long, device=dev)
     curves, models = {}, {}
-    for k in tqdm([int(k) for k in ks], desc=desc, disable=not progress, leave=False):
+    for k in progress_bar([int(k) for k in ks], desc=desc, disable=not progress, leave=False):
         seed_everything(seed)      # same initial encoders and decoder for every K
         model = SupervisedGMVAE(1, k, in_dim=Xt.shape[1], hidden=hidden, z_dim=z_dim).to(dev)
         def log_terms(epoch: int, m: nn.Module) -> dict[str, float] | None:
