@@ -105,7 +105,8 @@ class ConfidenceScorer(ModelScorer):
         return 1.0 - np.asarray(novelty)
 
 
-def _require_training_data(scorer: Scorer, X, y) -> None:
+def require_training_data(scorer: Scorer, X, y) -> None:
+    """A fit that needs the known training data says so, naming the rule."""
     if X is None or y is None:
         raise ValueError(f"{type(scorer).__name__}.fit needs the training inputs X and their labels y")
 
@@ -140,7 +141,7 @@ class FeatureScorer(Scorer):
     embed: Callable[[np.ndarray], np.ndarray] | None = None
 
     def fit(self, model: nn.Module, X: np.ndarray, y: np.ndarray) -> "FeatureScorer":
-        _require_training_data(self, X, y)
+        require_training_data(self, X, y)
         self.model, self.embed = model, embedder(model, self.batch_size)
         return self.fit_features(self.embed(X), y)
 
@@ -203,7 +204,7 @@ class LogitDistanceScorer(ModelScorer):
         return self.centres is not None
 
     def fit(self, model: nn.Module, X: np.ndarray, y: np.ndarray) -> "LogitDistanceScorer":
-        _require_training_data(self, X, y)
+        require_training_data(self, X, y)
         self.model = model
         logits = logits_of(model, X, self.batch_size)
         self.centres, _ = class_means(logits, y, predicted=logits.argmax(1))
@@ -242,7 +243,7 @@ class OpenMaxScorer(ModelScorer):
         return self.evt is not None
 
     def fit(self, model: nn.Module, X: np.ndarray, y: np.ndarray) -> "OpenMaxScorer":
-        _require_training_data(self, X, y)
+        require_training_data(self, X, y)
         self.model = model
         logits = logits_of(model, X, self.batch_size)
         self.evt = ClassMeanEVT(self.tail_size).fit(logits, y, predicted=logits.argmax(1))

@@ -154,8 +154,6 @@ def test_classifier32_maps_32x32_images_to_logits_and_trains_with_cac():
 
 
 def test_accepted_unknowns_counts_which_known_class_took_each_unknown_class():
-    from osrkit import metrics
-
     y_true = np.array([0, 1, -1, -1, -1, -1, -1])
     source = np.array([3, 4, 7, 7, 7, 8, 8])
     decided = np.array([0, 1, 0, 0, 1, -1, -1])      # two 7s went to class 0, one to class 1; both 8s rejected

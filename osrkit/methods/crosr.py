@@ -12,7 +12,7 @@ from torch import nn
 
 from ..data import OpenSetSplit
 from ..evt import ClassMeanEVT
-from ..scoring import ConfidenceScorer, NearestCentroidScorer, Scorer, embedder
+from ..scoring import ConfidenceScorer, NearestCentroidScorer, Scorer, embedder, require_training_data
 from ..train import seed_everything
 from .base import AdamConfig, Method, train_network
 
@@ -130,8 +130,7 @@ class CROSREVTScorer(ConfidenceScorer):
         return yz[:, :model.num_classes].argmax(1), yz
 
     def fit(self, model: nn.Module, X: np.ndarray, y: np.ndarray) -> "CROSREVTScorer":
-        if X is None or y is None:
-            raise ValueError("CROSREVTScorer.fit needs the training inputs X and labels y for the Weibull fits")
+        require_training_data(self, X, y)
         self.model = model
         pred, yz = self._latent(model, X)
         self.evt = ClassMeanEVT(self.tail_size).fit(yz, y, predicted=pred)

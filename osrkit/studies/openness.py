@@ -12,7 +12,7 @@ from torch import nn
 from .. import data, metrics
 from ..methods import dae
 from ..scoring import Scorer
-from .fooling import MODEL_LABELS, make_scorer, paper_model, train_model
+from .fooling import make_scorer, paper_model, train_model
 
 
 @dataclass
