@@ -4,7 +4,8 @@
 batches in-memory arrays without a DataLoader (fast for small data on a CPU), shows a
 ``tqdm.auto`` progress bar and stops with a clear error when the loss becomes NaN.
 :func:`model_device` is the one way to find where a model lives: every tensor that meets
-a model goes there.
+a model goes there. :func:`bilevel_fit` is the alternating weights/architecture loop of
+a differentiable architecture search (first-order DARTS), with the same cache.
 
 With ``cache_dir`` the trained weights are kept in a checkpoint whose key covers
 everything that determines them (:func:`training_key`): the model's architecture and
@@ -255,20 +256,13 @@ def fit(model: nn.Module, loss_fn: LossFn, X: np.ndarray | torch.Tensor, y: np.n
     dev = resolve_device(device)
     seed_everything(seed)
     model.to(dev)
-    X_t = torch.as_tensor(np.asarray(X) if not torch.is_tensor(X) else X, dtype=torch.float32).to(dev)
-    y_t = torch.as_tensor(np.asarray(y) if not torch.is_tensor(y) else y, dtype=torch.long).to(dev)
-    if len(X_t) != len(y_t) or len(X_t) == 0:
-        raise ValueError(f"X and y must be non-empty and of equal length, got {len(X_t)} and {len(y_t)}")
+    X_t, y_t = _as_tensors(X, y, dev)
 
-    ckpt = None
-    folder = resolve_cache_dir(cache_dir)
-    if folder is not None:
-        settings = {"epochs": epochs, "steps": steps, "batch_size": batch_size, "lr": lr,
-                    "weight_decay": weight_decay, "optimizer": optimizer, "seed": seed, "device": dev.type,
-                    "augment": augment, "config": config}
-        ckpt = folder / f"{type(model).__name__}-{training_key(model, loss_fn, X_t, y_t, settings)}.pt"
-        if ckpt.exists():
-            return _load_checkpoint(model, ckpt, dev)
+    settings = {"epochs": epochs, "steps": steps, "batch_size": batch_size, "lr": lr, "weight_decay": weight_decay,
+                "optimizer": optimizer, "seed": seed, "device": dev.type, "augment": augment, "config": config}
+    ckpt = _checkpoint_path(cache_dir, model, loss_fn, X_t, y_t, settings)
+    if ckpt is not None and ckpt.exists():
+        return _load_checkpoint(model, ckpt, dev)
 
     opt = make_optimizer(optimizer, model.parameters(), lr, weight_decay)
     small = (sum(p.numel() for p in model.parameters()) < SMALL_MODEL_PARAMETERS
@@ -281,10 +275,133 @@ def fit(model: nn.Module, loss_fn: LossFn, X: np.ndarray | torch.Tensor, y: np.n
     history.seconds = time.perf_counter() - start
     model.eval()
     if ckpt is not None:
-        _atomic_torch_save({"state_dict": model.state_dict(), "random_states": _random_states(),
-                            "history": {"step_losses": history.step_losses, "epoch_losses": history.epoch_losses,
-                                        "epoch_logs": history.epoch_logs, "seconds": history.seconds}}, ckpt)
+        _save_checkpoint(model, history, ckpt)
     return history
+
+
+def _as_tensors(X, y, dev: torch.device, what: str = "X and y") -> tuple[torch.Tensor, torch.Tensor]:
+    """Inputs as float32 and labels as int64 tensors on ``dev``, checked non-empty and equal in length."""
+    X_t = torch.as_tensor(np.asarray(X) if not torch.is_tensor(X) else X, dtype=torch.float32).to(dev)
+    y_t = torch.as_tensor(np.asarray(y) if not torch.is_tensor(y) else y, dtype=torch.long).to(dev)
+    if len(X_t) != len(y_t) or len(X_t) == 0:
+        raise ValueError(f"{what} must be non-empty and of equal length, got {len(X_t)} and {len(y_t)}")
+    return X_t, y_t
+
+
+#: Adam's β1 for the architecture parameters (DARTS: 0.5; overridable for experiments).
+ARCH_BETA1 = 0.5
+
+
+def bilevel_fit(model: nn.Module, loss_fn: LossFn, weights_data: tuple, arch_data: tuple, *,
+                weight_params: list[nn.Parameter], arch_params: list[nn.Parameter], warmup_epochs: int,
+                search_epochs: int, batch_size: int = 64, lr: float = 5e-4, arch_lr: float = 3e-4,
+                arch_weight_decay: float = 1e-3, grad_clip: float = 5.0, seed: int = 0,
+                device: str | torch.device = "auto", progress: bool = True, desc: str = "search",
+                cache_dir: str | os.PathLike | None = None, config: Mapping | None = None,
+                on_epoch_end: Callable[[int, nn.Module], Any] | None = None,
+                arch_loss_fn: LossFn | None = None) -> History:
+    """First-order bilevel optimisation (DARTS; paper 002 Algorithm 1): ``warmup_epochs``
+    passes over ``weights_data`` updating the weights only (Adam, ``lr``, gradients clipped
+    to norm ``grad_clip``), then ``search_epochs`` passes in which every weight step on a
+    batch of ``weights_data`` follows an architecture step on a batch of ``arch_data``
+    (Adam on ``arch_params``, ``arch_lr``, betas (0.5, 0.999) as in DARTS). The
+    architecture gradient is taken at the current weights (first order: no unrolled step).
+    ``arch_loss_fn`` (default ``loss_fn``) is the loss of the architecture steps, e.g. with a
+    penalty on the architecture parameters. ``on_epoch_end``, the cache and the returned
+    :class:`History` work as in :func:`fit`."""
+    for name, value in (("warmup_epochs", warmup_epochs), ("search_epochs", search_epochs)):
+        if isinstance(value, bool) or not isinstance(value, (int, np.integer)) or value < 0:
+            raise ValueError(f"{name} must be a non-negative integer, got {value!r}")
+    if warmup_epochs + search_epochs < 1:
+        raise ValueError("give at least one epoch of warm-up or search")
+    arch_ids, weight_ids = {id(p) for p in arch_params}, {id(p) for p in weight_params}
+    if not arch_params or not weight_params or arch_ids & weight_ids:
+        raise ValueError("weight_params and arch_params must be non-empty and disjoint")
+    dev = resolve_device(device)
+    seed_everything(seed)
+    model.to(dev)
+    X_w, y_w = _as_tensors(*weights_data, dev, "the weights part")
+    X_a, y_a = _as_tensors(*arch_data, dev, "the architecture part")
+    settings = {"bilevel": True, "warmup_epochs": warmup_epochs, "search_epochs": search_epochs,
+                "batch_size": batch_size, "lr": lr, "arch_lr": arch_lr, "arch_weight_decay": arch_weight_decay,
+                "grad_clip": grad_clip, "seed": seed, "device": dev.type, "arch_data": [X_a, y_a], "config": config,
+                "arch_loss": arch_loss_fn}
+    arch_loss_fn = arch_loss_fn or loss_fn
+    ckpt = _checkpoint_path(cache_dir, model, loss_fn, X_w, y_w, settings)
+    if ckpt is not None and ckpt.exists():
+        return _load_checkpoint(model, ckpt, dev)
+
+    w_opt = make_optimizer("adam", weight_params, lr)
+    a_opt = torch.optim.Adam(arch_params, lr=arch_lr, betas=(ARCH_BETA1, 0.999), weight_decay=arch_weight_decay)
+    generator = torch.Generator(device="cpu").manual_seed(seed)
+    history = History()
+    start = time.perf_counter()
+    n_w, n_a = len(X_w), len(X_a)
+    per_epoch = math.ceil(n_w / batch_size)
+    bar = progress_bar(total=(warmup_epochs + search_epochs) * per_epoch, desc=desc, disable=not progress, leave=False)
+    for epoch in range(1, warmup_epochs + search_epochs + 1):
+        searching = epoch > warmup_epochs
+        model.train()
+        order_w = torch.randperm(n_w, generator=generator).to(dev)
+        order_a = torch.randperm(n_a, generator=generator).to(dev)
+        total = 0.0
+        for b, first in enumerate(range(0, n_w, batch_size)):
+            if searching:
+                a_first = (b * batch_size) % n_a
+                idx = order_a[a_first:a_first + batch_size]
+                a_opt.zero_grad(set_to_none=True)
+                _finite(arch_loss_fn(model, X_a[idx], y_a[idx]), desc, epoch, bar).backward()
+                w_opt.zero_grad(set_to_none=True)       # only α, β move on the architecture part
+                a_opt.step()
+            idx = order_w[first:first + batch_size]
+            loss = _finite(loss_fn(model, X_w[idx], y_w[idx]), desc, epoch, bar)
+            w_opt.zero_grad(set_to_none=True)
+            loss.backward()
+            for p in arch_params:
+                p.grad = None                           # only the weights move on the weights part
+            nn.utils.clip_grad_norm_(weight_params, grad_clip)
+            w_opt.step()
+            value = float(loss.detach())
+            history.step_losses.append(value)
+            total += value
+            bar.update(1)
+        history.epoch_losses.append(total / per_epoch)
+        bar.set_postfix(phase="search" if searching else "warm-up", loss=f"{history.epoch_losses[-1]:.2f}",
+                        refresh=False)
+        if on_epoch_end is not None:
+            logged = on_epoch_end(epoch, model)
+            if logged is not None:
+                history.epoch_logs.append(logged)
+    bar.close()
+    history.seconds = time.perf_counter() - start
+    model.eval()
+    if ckpt is not None:
+        _save_checkpoint(model, history, ckpt)
+    return history
+
+
+def _finite(loss: torch.Tensor, desc: str, epoch: int, bar) -> torch.Tensor:
+    value = float(loss.detach())
+    if not math.isfinite(value):
+        bar.close()
+        raise FloatingPointError(f"the loss became {value} in epoch {epoch} ({desc}); training stopped. "
+                                 f"Lower the learning rates, check the inputs for NaN/inf, or reduce the loss weights.")
+    return loss
+
+
+def _checkpoint_path(cache_dir, model: nn.Module, loss_fn: Any, X: torch.Tensor, y: torch.Tensor,
+                     settings: Mapping) -> Path | None:
+    """Where the checkpoint of this training goes (None: no cache), named by :func:`training_key`."""
+    folder = resolve_cache_dir(cache_dir)
+    if folder is None:
+        return None
+    return folder / f"{type(model).__name__}-{training_key(model, loss_fn, X, y, settings)}.pt"
+
+
+def _save_checkpoint(model: nn.Module, history: History, path: Path) -> None:
+    _atomic_torch_save({"state_dict": model.state_dict(), "random_states": _random_states(),
+                        "history": {"step_losses": history.step_losses, "epoch_losses": history.epoch_losses,
+                                    "epoch_logs": history.epoch_logs, "seconds": history.seconds}}, path)
 
 
 def _load_checkpoint(model: nn.Module, path: Path, device: torch.device) -> History:
