@@ -8,11 +8,12 @@ from osrkit.methods import cac, softmax
 
 
 def test_the_registry_lists_every_method_in_lesson_order_with_unique_rule_names():
-    assert methods.available() == ["softmax", "dae", "cool", "crosr", "gmvae", "cac", "gradmix"]
+    assert methods.available() == ["softmax", "dae", "cool", "crosr", "gmvae", "cac", "gradmix", "nas"]
     rules = {name: methods.get(name).rules for name in methods.available()}
     assert rules == {"softmax": ("MSP", "OpenMax", "CE distance"), "dae": ("dAE",), "cool": ("COOL",),
                      "crosr": ("CROSR+EVT", "CROSR+NC-D"), "gmvae": ("GMVAE+NC-U", "GMVAE+NC-D"),
-                     "cac": ("CAC",), "gradmix": ("top-k",)}
+                     "cac": ("CAC",), "gradmix": ("top-k",),
+                     "nas": ("NAS-OSR", "NAS-OSR eq.5", "NAS MSP")}
     all_rules = [r for rs in rules.values() for r in rs]
     assert len(all_rules) == len(set(all_rules))
     for name in methods.available():

@@ -12,7 +12,8 @@ from osrkit.studies.openness import OneClassSVMScorer
 #: Budgets that train in seconds on a CPU; enough for every rule to fit (EVT needs 20
 #: correctly classified samples per class).
 TINY = {"softmax": dict(epochs=6), "dae": dict(epochs=3), "cool": dict(epochs=3), "crosr": dict(epochs=4),
-        "gmvae": dict(epochs=4, subclusters=1), "cac": dict(epochs=10, batch_size=32), "gradmix": dict(epochs=2, k=5)}
+        "gmvae": dict(epochs=4, subclusters=1), "cac": dict(epochs=10, batch_size=32), "gradmix": dict(epochs=2, k=5),
+        "nas": dict(epochs=5, layers=2, warmup_epochs=1, search_epochs=1, pseudo_unknowns=1)}
 
 
 @pytest.fixture(scope="module")

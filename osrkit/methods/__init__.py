@@ -8,7 +8,8 @@
 
 Each module registers its :class:`Method` object as ``METHOD``: softmax (MSP, OpenMax,
 CE distance), dae (the dAE confidence), cool (COOL), crosr (CROSR+EVT, CROSR+NC-D), gmvae
-(GMVAE+NC-U, GMVAE+NC-D), cac (CAC), gradmix (top-k).
+(GMVAE+NC-U, GMVAE+NC-D), cac (CAC), gradmix (top-k), nas (NAS-OSR, NAS-OSR eq.5, NAS MSP;
+a subpackage).
 """
 from __future__ import annotations
 
@@ -17,7 +18,7 @@ import importlib
 from .base import Method, MethodConfig
 
 #: The method modules in lesson order; each defines ``METHOD``.
-METHOD_MODULES = ("softmax", "dae", "cool", "crosr", "gmvae", "cac", "gradmix")
+METHOD_MODULES = ("softmax", "dae", "cool", "crosr", "gmvae", "cac", "gradmix", "nas")
 
 
 def _registry() -> dict[str, Method]:
