@@ -151,3 +151,61 @@ def test_on_epoch_end_runs_after_every_full_epoch_in_training_mode_afterwards():
     seen.clear(); hist_steps.clear()
     train.fit(model, loss, X, y, steps=7, batch_size=4, progress=False, on_epoch_end=log)
     assert seen == [(1, 3), (2, 6)]                          # the cut third epoch is not complete
+
+
+class _TwoLevel(torch.nn.Module):
+    """y ≈ w·x·softmax(a)[0]: weights w, architecture parameters a."""
+
+    def __init__(self):
+        super().__init__()
+        self.w = torch.nn.Parameter(torch.ones(1))
+        self.a = torch.nn.Parameter(torch.zeros(2))
+
+    def forward(self, x):
+        return self.w * x * torch.softmax(self.a, 0)[0]
+
+
+def _mse(model, xb, yb):
+    return ((model(xb) - yb.float()) ** 2).mean()
+
+
+def test_bilevel_fit_moves_only_the_weights_in_warm_up_and_both_in_search(tmp_path):
+    X, y = np.ones((16, 1), np.float32), np.full(16, 2)
+    model = _TwoLevel()
+    common = dict(weight_params=[model.w], arch_params=[model.a], batch_size=4, lr=0.05, arch_lr=0.05,
+                  device="cpu", progress=False)
+    history = train.bilevel_fit(model, _mse, (X, y), (X, y), warmup_epochs=2, search_epochs=0, **common)
+    assert torch.equal(model.a.detach(), torch.zeros(2)) and float(model.w.detach()) != 1.0
+    assert len(history.epoch_losses) == 2
+    seen = []
+    train.bilevel_fit(model, _mse, (X, y), (X, y), warmup_epochs=0, search_epochs=1,
+                      on_epoch_end=lambda epoch, m: seen.append(epoch) or {"a": m.a.tolist()}, **common)
+    assert float(model.a.detach()[0]) > 0.0 and seen == [1]          # the architecture step raised softmax(a)[0]
+    # architecture data are only read in the search phase: NaN there breaks the search, not the warm-up
+    bad = (np.full((16, 1), np.nan, np.float32), y)
+    fresh = _TwoLevel()
+    train.bilevel_fit(fresh, _mse, (X, y), bad, warmup_epochs=1, search_epochs=0,
+                      **{**common, "weight_params": [fresh.w], "arch_params": [fresh.a]})
+    fresh = _TwoLevel()
+    with pytest.raises(FloatingPointError, match="epoch 1"):
+        train.bilevel_fit(fresh, _mse, (X, y), bad, warmup_epochs=0, search_epochs=1,
+                          **{**common, "weight_params": [fresh.w], "arch_params": [fresh.a]})
+    with pytest.raises(ValueError, match="disjoint"):
+        train.bilevel_fit(fresh, _mse, (X, y), (X, y), warmup_epochs=1, search_epochs=0,
+                          **{**common, "weight_params": [fresh.w], "arch_params": [fresh.w]})
+
+
+def test_bilevel_fit_caches_weights_and_epoch_logs(tmp_path):
+    X, y = np.ones((16, 1), np.float32), np.full(16, 2)
+    runs = []
+    for _ in range(2):
+        torch.manual_seed(0)
+        model = _TwoLevel()
+        history = train.bilevel_fit(model, _mse, (X, y), (X, y), weight_params=[model.w], arch_params=[model.a],
+                                    warmup_epochs=1, search_epochs=2, batch_size=4, device="cpu", progress=False,
+                                    cache_dir=tmp_path, on_epoch_end=lambda e, m: {"a": m.a.tolist()})
+        runs.append((history, model.a.detach().clone()))
+    (first, a1), (second, a2) = runs
+    assert not first.from_cache and second.from_cache
+    assert second.epoch_logs == first.epoch_logs and len(first.epoch_logs) == 3
+    assert torch.equal(a1, a2)
