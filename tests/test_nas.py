@@ -152,6 +152,13 @@ def test_the_search_never_receives_an_unknown_class_sample(small_task, monkeypat
     assert result.alpha_history.shape == (3, 2, 3)
 
 
+def test_no_pseudo_unknowns_means_selection_by_closed_set_accuracy(small_task):
+    result = nas.search_for_task(small_task, TINY.updated(pseudo_unknowns=0, search_epochs=1), device="cpu",
+                                 progress=False)
+    assert result.pseudo_unknown_classes == () and result.selection == "closed-set validation accuracy"
+    assert 0.0 <= result.logs[-1]["score"] <= 1.0
+
+
 def test_the_search_refuses_unknown_labels(small_task):
     with pytest.raises(ValueError, match="known classes only"):
         nas.search_architecture(small_task.X_test, small_task.y_test, small_task.X_val, small_task.y_val, TINY,

@@ -50,7 +50,8 @@ def plot_search_space(layers: int, resolutions: int, architecture: Architecture 
         for layer, (op, s) in enumerate(zip(architecture.operations, architecture.path), start=1):
             ax.annotate(op, (layer, -s), textcoords="offset points", xytext=(0, 10), ha="center", fontsize=8)
     ax.set_xticks(range(layers + 1), ["stem"] + [f"layer {i}" for i in range(1, layers + 1)])
-    ax.set_yticks([-s for s in range(resolutions)], [f"resolution {s}\n(×{2 ** s} filters)" for s in range(resolutions)])
+    ax.set_yticks([-s for s in range(resolutions)],
+                  [f"resolution {s}\n(×{2 ** s} filters)" for s in range(resolutions)])
     ax.set_ylim(-resolutions + 0.4, 0.6)
     ax.set_title(title or "search space: keep or halve the resolution at every layer (orange: decoded path)",
                  fontsize=10)
@@ -59,7 +60,8 @@ def plot_search_space(layers: int, resolutions: int, architecture: Architecture 
     return fig
 
 
-def plot_alpha_history(alpha_history: np.ndarray, *, warmup_epochs: int = 0, best_epoch: int | None = None) -> plt.Figure:
+def plot_alpha_history(alpha_history: np.ndarray, *, warmup_epochs: int = 0,
+                       best_epoch: int | None = None) -> plt.Figure:
     """softmax(α) of every layer's three operations after each epoch (eq. 1), one panel per
     layer; the warm-up (weights only) is shaded, the kept epoch marked."""
     alpha_history = np.asarray(alpha_history)
@@ -137,11 +139,11 @@ def counterfactual_explorer(model: OpenSetVAE, task: OpenSetSplit, class_names: 
 
     index = w.IntSlider(value=0, min=0, max=len(task.y_test) - 1, description="test image", continuous_update=False,
                         layout=w.Layout(width="60%"))
-    return slider_panel([index], lambda i: plot_counterfactuals({test_image_label(task, i): counterfactual_view(
+    return slider_panel([index], lambda i: plot_counterfactuals({image_label(task, i): counterfactual_view(
         model, task.X_test[i])}, class_names))
 
 
-def test_image_label(task: OpenSetSplit, index: int) -> str:
+def image_label(task: OpenSetSplit, index: int) -> str:
     """"known 4" or "unknown 7" for a test image (its digit in the source dataset)."""
     kind = "known" if task.y_test[index] >= 0 else "unknown"
     source = task.source_test[index] if task.source_test is not None else task.y_test[index]

@@ -24,7 +24,7 @@ from torch import nn
 from ... import metrics
 from ...data import OpenSetSplit, known_labels
 from ...scoring import MaxSoftmaxScorer
-from ...train import bilevel_fit, progress_bar, seed_everything
+from ...train import bilevel_fit, seed_everything
 from ..base import AdamConfig, train_network
 from .rules import CounterfactualScorer, nas_rules, training_threshold
 from .space import (Architecture, ChosenNet, SuperNet, feature_side, fixed_architecture, random_architecture)
@@ -176,14 +176,16 @@ def search_architecture(X_train: np.ndarray, y_train: np.ndarray, X_val: np.ndar
     the supernet's weights up, alternate weight and architecture steps, and after every
     search epoch decode the architecture and score the supernet — macro-F1 over the
     pseudo-known classes + "unknown" on the validation data and the pseudo-unknowns (PAS),
-    or closed-set validation accuracy (no PAS). ``contrastive=False`` drops L_cr from the
-    search loss. Returns the best-scoring epoch's architecture."""
+    or closed-set validation accuracy (no PAS, which is also what ``pseudo_unknowns=0``
+    means). ``contrastive=False`` drops L_cr from the search loss. Returns the
+    best-scoring epoch's architecture."""
     y_train, y_val = np.asarray(y_train), np.asarray(y_val)
     for name, y in (("y_train", y_train), ("y_val", y_val)):
         if y.size and y.min() < 0:
             raise ValueError(f"the search sees known classes only, but {name} holds unknown (−1) labels: pass "
                              f"the task's known training/validation data, never its test set")
     classes = known_labels(y_train)
+    pas = pas and config.pseudo_unknowns > 0
     pseudo = choose_pseudo_unknowns(len(classes), config.pseudo_unknowns, seed) if pas else ()
     part_w, part_a = halve(y_train, seed)
     y_tr, y_va = _relabel(y_train, pseudo), _relabel(y_val, pseudo)
