@@ -118,7 +118,8 @@ def test_eq5_in_log_space_equals_the_direct_product_where_that_does_not_underflo
 def small_task():
     task = data.load_task("mnist5k", [0, 1, 2, 3], seed=0)
     keep = np.concatenate([np.flatnonzero(task.y_train == c)[:30] for c in range(4)])
-    test_keep = np.concatenate([np.flatnonzero(task.y_test == c)[:10] for c in (-1, 0, 1)])
+    test_keep = np.sort(np.concatenate([np.flatnonzero(task.y_test == c)[:10] for c in (0, 1)] +
+                                       [np.flatnonzero(task.source_test == u)[:3] for u in task.unknown_classes]))
     X_test = task.X_test[test_keep].copy()
     X_test[task.y_test[test_keep] < 0] = np.nan          # an unknown sample reaching the search would be NaN
     return dataclasses.replace(task, X_train=task.X_train[keep], y_train=task.y_train[keep],
@@ -187,3 +188,39 @@ def test_the_counterfactual_rule_scores_an_image_that_no_class_mean_rebuilds_as_
 def test_ablation_names_are_checked(small_task):
     with pytest.raises(ValueError, match="unknown ablation"):
         nas.run_ablation("bigger", small_task, TINY)
+
+
+def test_lesson_figures_and_widget_callbacks_draw_from_a_trained_network(small_task):
+    import matplotlib
+
+    matplotlib.use("Agg")
+    import matplotlib.pyplot as plt
+
+    model = nas.train_architecture(small_task, nas.fixed_architecture(2, 2), TINY, device="cpu", progress=False)
+    view = nas.counterfactual_view(model, small_task.X_train[0])
+    assert view.decodes.shape == (small_task.num_known, 1, 28, 28) and view.distances.shape == (small_task.num_known,)
+    # the distances are those of the NAS-OSR rule, whose novelty is their minimum
+    rule = nas.CounterfactualScorer().fit(model)
+    assert rule.score(small_task.X_train[:1])[1][0] == pytest.approx(view.distances.min(), rel=1e-5)
+    digits = [str(d) for d in small_task.known_classes]
+    known = int(np.flatnonzero(small_task.y_test >= 0)[0])
+    fig = nas.plot_counterfactuals({nas.image_label(small_task, known): nas.counterfactual_view(
+        model, small_task.X_test[known])}, digits)
+    assert len(fig.axes) == 1 + small_task.num_known
+    assert nas.image_label(small_task, known).startswith("known")
+    search_fig = nas.plot_search_space(4, 2, nas.fixed_architecture(4, 2))
+    alpha_fig = nas.plot_alpha_history(np.full((3, 4, 3), 1 / 3), warmup_epochs=1, best_epoch=3)
+    assert len(alpha_fig.axes) == 4 and search_fig.axes
+    plt.close("all")
+
+
+def test_paper_f1_uses_the_threshold_that_keeps_95_percent_of_training_samples(small_task):
+    model = nas.train_architecture(small_task, nas.fixed_architecture(2, 2), TINY, device="cpu", progress=False)
+    task = dataclasses.replace(small_task, X_test=np.nan_to_num(small_task.X_test, nan=0.5))
+    rule = nas.CounterfactualScorer().fit(model)
+    f1, threshold = nas.paper_f1(rule, task)
+    train_novelty = rule.score(task.X_train)[1]
+    assert np.mean(train_novelty <= threshold) >= 0.95 > np.mean(train_novelty < threshold)
+    curve = nas.openness_f1(rule, task)
+    assert len(curve) == 1 + len(task.unknown_classes) and curve[-1] == pytest.approx(f1)
+    assert set(nas.summarize(model, task)) == {"auroc", "f1", "accuracy", "parameters"}
