@@ -16,7 +16,6 @@ import csv
 import json
 import math
 import os
-import tempfile
 import time
 from dataclasses import dataclass
 from pathlib import Path
@@ -27,6 +26,7 @@ import numpy as np
 from . import methods as registry
 from .data import standard_task
 from .evaluation import evaluate
+from .results import write_text_atomic
 from .train import progress_bar
 
 #: The columns of a row, in order (the metrics are those of :class:`OpenSetResult`).
@@ -82,18 +82,6 @@ def run(methods: Sequence[str] | None = None, datasets: Sequence[str] = ("mnist5
     return rows
 
 
-def _atomic_write(path: Path, text: str) -> None:
-    path.parent.mkdir(parents=True, exist_ok=True)
-    fd, tmp = tempfile.mkstemp(dir=path.parent, prefix=f".{path.name}.", suffix=".tmp")
-    try:
-        with os.fdopen(fd, "w", newline="") as fh:
-            fh.write(text)
-        os.replace(tmp, path)
-    finally:
-        if os.path.exists(tmp):
-            os.remove(tmp)
-
-
 def write(rows: Sequence[Mapping[str, Any]], results_dir: str | os.PathLike,
           name: str = "benchmark") -> tuple[Path, Path]:
     """The rows as ``{results_dir}/{name}.csv`` (tidy, :data:`COLUMNS`) and ``.json``,
@@ -105,8 +93,8 @@ def write(rows: Sequence[Mapping[str, Any]], results_dir: str | os.PathLike,
     writer = csv.DictWriter(buffer, fieldnames=list(COLUMNS), extrasaction="ignore")
     writer.writeheader()
     writer.writerows(rows)
-    _atomic_write(out / f"{name}.csv", buffer.getvalue())
-    _atomic_write(out / f"{name}.json", json.dumps(list(rows), indent=1) + "\n")
+    write_text_atomic(out / f"{name}.csv", buffer.getvalue())
+    write_text_atomic(out / f"{name}.json", json.dumps(list(rows), indent=1) + "\n")
     return out / f"{name}.csv", out / f"{name}.json"
 
 

@@ -31,6 +31,22 @@ def _plain(value: Any, key: str) -> Any:
     raise ValueError(f"result {key!r} has type {type(value).__name__}; record numbers, strings, lists or dicts")
 
 
+def write_text_atomic(path: str | os.PathLike, text: str) -> Path:
+    """Write ``text`` to ``path`` (creating its folder) through a temporary file and a
+    rename, so a reader never sees half a file; returns the path."""
+    path = Path(path)
+    path.parent.mkdir(parents=True, exist_ok=True)
+    fd, tmp = tempfile.mkstemp(dir=path.parent, prefix=f".{path.name}.", suffix=".tmp")
+    try:
+        with os.fdopen(fd, "w", newline="") as fh:
+            fh.write(text)
+        os.replace(tmp, path)
+    finally:
+        if os.path.exists(tmp):
+            os.remove(tmp)
+    return path
+
+
 def record(notebook: str, numbers: Mapping[str, Any], results_dir: str | os.PathLike = "results", *,
            parameters: Mapping[str, Any] | None = None) -> Path:
     """Write ``numbers`` (and, under the key ``"parameters"``, the run's parameters) as
@@ -46,18 +62,8 @@ def record(notebook: str, numbers: Mapping[str, Any], results_dir: str | os.Path
     payload = {str(k): _plain(v, str(k)) for k, v in numbers.items()}
     if parameters is not None:
         payload["parameters"] = _plain(dict(parameters), "parameters")
-    out_dir = Path(results_dir)
-    out_dir.mkdir(parents=True, exist_ok=True)
-    path = out_dir / f"{stem}.json"
-    fd, tmp = tempfile.mkstemp(dir=out_dir, prefix=f".{stem}.", suffix=".tmp")
-    try:
-        with os.fdopen(fd, "w") as fh:
-            json.dump(payload, fh, indent=2, sort_keys=True)
-            fh.write("\n")
-        os.replace(tmp, path)
-    finally:
-        if os.path.exists(tmp):
-            os.remove(tmp)
+    path = Path(results_dir) / f"{stem}.json"
+    write_text_atomic(path, json.dumps(payload, indent=2, sort_keys=True) + "\n")
     return path
 
 

@@ -11,13 +11,14 @@ import torch
 
 from ... import metrics
 from ...data import OpenSetSplit
+from ...evaluation import evaluate
 from ...plots import CLASS_COLORS
 from ...scoring import Scorer
 from ...train import model_device
 from ...widgets import slider_panel
-from .rules import counterfactual_distances, training_threshold
+from .rules import CounterfactualScorer, training_threshold
 from .space import OPERATIONS, Architecture, edge_mask, reachable
-from .vae import OpenSetVAE
+from .vae import OpenSetVAE, image_distances
 
 
 def plot_search_space(layers: int, resolutions: int, architecture: Architecture | None = None, *,
@@ -101,9 +102,11 @@ def counterfactual_view(model: OpenSetVAE, x: np.ndarray) -> CounterfactualView:
     """:class:`CounterfactualView` of one image (C, H, W)."""
     model.eval()
     xb = torch.as_tensor(np.asarray(x, dtype=np.float32)[None], device=model_device(model))
-    decodes = model.counterfactuals(model.encode(xb)[2])[0].cpu().numpy()
-    distances = counterfactual_distances(model, xb.cpu().numpy())[0]
-    return CounterfactualView(xb[0].cpu().numpy(), decodes, distances, int(model(xb).argmax(1)[0]))
+    mu_u, _, mu_z, _ = model.encode(xb)
+    decodes = model.counterfactuals(mu_z)
+    distances = image_distances(xb, decodes)[0].cpu().numpy().astype(np.float64)
+    return CounterfactualView(xb[0].cpu().numpy(), decodes[0].cpu().numpy(), distances,
+                              int(model.classifier(mu_u).argmax(1)[0]))
 
 
 def plot_counterfactuals(views: dict[str, CounterfactualView], class_names: Sequence[str]) -> plt.Figure:
@@ -172,9 +175,6 @@ def summarize(model: OpenSetVAE, task: OpenSetSplit, parameters: int | None = No
     """One row of the ablation table (Table 4's columns): AUROC of the NAS-OSR rule (the
     validation policy of ``evaluate`` does not enter AUROC), macro-F1 at the paper's
     training threshold, closed-set accuracy and the parameter count."""
-    from ...evaluation import evaluate
-    from .rules import CounterfactualScorer
-
     scorer = CounterfactualScorer().fit(model)
     result = evaluate(scorer, task)
     return {"auroc": result.auroc, "f1": paper_f1(scorer, task)[0], "accuracy": result.closed_accuracy,

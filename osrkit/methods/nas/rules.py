@@ -27,16 +27,6 @@ from ...train import model_device, predict_batches
 from .vae import image_distances
 
 
-def counterfactual_distances(model: nn.Module, X: np.ndarray, batch_size: int = 256) -> np.ndarray:
-    """‖x − D(µ_m, z)‖₂ for every sample and known class m, (N, M), z the posterior mean."""
-    model.eval()
-
-    def batch(xb: torch.Tensor) -> torch.Tensor:
-        return image_distances(xb, model.counterfactuals(model.encode(xb)[2]))
-
-    return predict_batches(batch, X, batch_size=batch_size, device=model_device(model)).numpy().astype(np.float64)
-
-
 class CounterfactualScorer(ModelScorer):
     """"NAS-OSR": novelty min_m ‖x − D(µ_m, z)‖₂, prediction the classifier's argmax."""
 
@@ -49,8 +39,16 @@ class CounterfactualScorer(ModelScorer):
 
     def score(self, X: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
         model = self._fitted_model()
-        logits = predict_batches(model, X, batch_size=self.batch_size, device=model_device(model)).numpy()
-        return logits.argmax(1), counterfactual_distances(model, X, self.batch_size).min(1)
+
+        def batch(xb: torch.Tensor) -> torch.Tensor:      # one encoder pass gives u (labels) and z (decodes)
+            mu_u, _, mu_z, _ = model.encode(xb)
+            logits = model.classifier(mu_u)
+            distances = image_distances(xb, model.counterfactuals(mu_z))
+            return torch.cat([logits.argmax(1, keepdim=True).to(distances.dtype), distances.min(1, keepdim=True)[0]], 1)
+
+        model.eval()
+        out = predict_batches(batch, X, batch_size=self.batch_size, device=model_device(model)).numpy()
+        return out[:, 0].astype(np.int64), out[:, 1].astype(np.float64)
 
 
 def log_box_mass(v: np.ndarray) -> np.ndarray:
