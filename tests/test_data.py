@@ -210,3 +210,31 @@ def test_subsample_per_class_keeps_at_most_n_of_each_class_in_order():
     assert len(data.subsample_per_class(X, y, None)[1]) == 20
     with pytest.raises(ValueError, match="positive integer"):
         data.subsample_per_class(X, y, 0)
+
+
+def test_cifar_plus_tasks_take_vehicles_as_known_and_cifar100_animals_as_unknown(monkeypatch):
+    """CIFAR+10 from fake CIFAR-10/100 arrays: each image carries its source label in its
+    pixels, so the test checks which images went where, not only the labels."""
+    def fake(name, *, train=True, root=None, **_):
+        classes = 10 if name == "cifar10" else 100
+        y = np.repeat(np.arange(classes), 20 if train else 3)
+        X = np.broadcast_to((y + (1000 if name == "cifar100" else 0)).astype(np.float32)[:, None, None, None],
+                            (len(y), 3, 2, 2)).copy()
+        return data.Dataset(X, y, name, tuple(map(str, range(classes))))
+
+    monkeypatch.setattr(data, "load_dataset", fake)
+    task = data.standard_task("cifar+10", 1, seed=0)
+    unknown = data.CIFAR_PLUS_UNKNOWN[10][1]
+    assert task.dataset == "cifar+10" and task.known_classes == (0, 1, 8, 9)
+    assert sorted(np.unique(task.X_train[:, 0, 0, 0]).tolist()) == [0, 1, 8, 9]     # CIFAR-10 vehicles only
+    assert task.y_train.tolist().count(3) == 18 and len(task.y_val) == 8           # 10% of 80 to validation
+    known, pixels = task.y_test >= 0, task.X_test[:, 0, 0, 0]
+    assert sorted(set(pixels[known].tolist())) == [0, 1, 8, 9] and known.sum() == 12
+    assert sorted(set(pixels[~known].tolist())) == sorted(1000 + c for c in unknown) and (~known).sum() == 30
+    assert task.unknown_classes == tuple(10 + c for c in unknown)
+    assert np.array_equal(task.source_test[~known], pixels[~known] - 1000 + 10)
+    assert len(set(data.CIFAR_PLUS_UNKNOWN[50][0])) == 50
+    with pytest.raises(ValueError, match="standard splits are defined for"):
+        data.standard_task("cifar+20", 0)
+    with pytest.raises(ValueError, match="split must be an integer in 0..4"):
+        data.cifar_plus_task(10, 5)

@@ -120,7 +120,7 @@ def test_standard_task_takes_a_standard_split_of_mnist5k():
     assert set(np.unique(task.source_test[task.y_test == -1])) == {1, 2, 4, 6}
     with pytest.raises(ValueError, match="split must be an integer"):
         data.standard_task("mnist5k", 5)
-    with pytest.raises(ValueError, match="10-class image dataset"):
+    with pytest.raises(ValueError, match="standard splits are defined for .*cifar\\+10"):
         data.standard_task("rings", 0)
 
 
