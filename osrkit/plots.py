@@ -293,10 +293,11 @@ def plot_f1_versus_unknowns(curves: dict[str, np.ndarray], *, ax=None, title: st
 
 def _curves_with_means(ax, curves: dict[str, tuple[np.ndarray, np.ndarray]], *, xlabel: str, ylabel: str,
                        digits: int, title: str = "", **style) -> None:
-    """One line per entry (name → (x, y)) on a [0, 1] axis, each labelled with its mean y."""
+    """One line per entry (name → (x, y)) on a [0, 1] axis, each labelled with its mean y;
+    past the ten colours the lines turn dashed, then dotted, so no two look alike."""
     for i, (name, (x, y)) in enumerate(curves.items()):
-        ax.plot(x, y, color=CLASS_COLORS[i % len(CLASS_COLORS)], label=f"{name} (mean {np.mean(y):.{digits}f})",
-                **style)
+        ax.plot(x, y, color=CLASS_COLORS[i % len(CLASS_COLORS)], ls=("-", "--", ":")[i // len(CLASS_COLORS) % 3],
+                label=f"{name} (mean {np.mean(y):.{digits}f})", **style)
     ax.set_xlabel(xlabel)
     ax.set_ylabel(ylabel)
     ax.set_ylim(0, 1.02)
@@ -360,4 +361,93 @@ def plot_activated_area(taus: np.ndarray, areas: dict[str, np.ndarray], *, ax=No
     for i, area in enumerate(areas.values()):
         if len(area) > 1:
             ax.plot(taus, area.T, color=CLASS_COLORS[i % len(CLASS_COLORS)], lw=0.8, alpha=0.4)
+    return fig
+
+
+def plot_critical_difference(mean_ranks: dict[str, float], critical_difference: float, *, ax=None,
+                             title: str = "") -> plt.Figure:
+    """The critical-difference diagram (Demšar 2006, Fig. 1): each rule at its mean rank on
+    an axis from 1 (best, left) to k, the Nemenyi critical difference as a bar above, and a
+    thick line under every maximal group of rules whose mean ranks differ by less than it
+    (not significantly different)."""
+    if len(mean_ranks) < 2:
+        raise ValueError("a critical-difference diagram needs at least 2 rules")
+    names = sorted(mean_ranks, key=mean_ranks.get)
+    ranks = np.array([mean_ranks[n] for n in names])
+    k = len(names)
+    half = (k + 1) // 2
+    step = 0.32
+    if ax is None:
+        fig, ax = plt.subplots(figsize=(9, 1.6 + step * half))
+    fig = ax.figure
+    left, right = 1 - 0.15 * k, k + 0.15 * k
+    ax.hlines(0, 1, k, color="k", lw=1)
+    for r in range(1, k + 1):
+        ax.vlines(r, -0.06, 0, color="k", lw=1)
+        ax.text(r, -0.1, str(r), ha="center", va="bottom", fontsize=8)
+    for i, (name, r) in enumerate(zip(names, ranks)):
+        depth = 0.35 + step * (i if i < half else k - 1 - i)
+        end = left + 0.1 if i < half else right - 0.1
+        ax.plot([r, r, end], [0, depth, depth], color="k", lw=0.8)
+        ax.text(end - 0.05 if i < half else end + 0.05, depth, f"{name} ({r:.2f})", ha="right" if i < half else "left",
+                va="center", fontsize=8)
+    bar_end = 1 + critical_difference
+    ax.hlines(-0.45, 1, bar_end, color="C3", lw=2)
+    ax.text((1 + bar_end) / 2, -0.5, f"CD = {critical_difference:.2f}", ha="center", va="bottom", fontsize=8,
+            color="C3")
+    groups: list[tuple[int, int]] = []
+    for i in range(k):
+        j = max(j for j in range(i, k) if ranks[j] - ranks[i] < critical_difference)
+        if j > i and not any(a <= i and j <= b for a, b in groups):
+            groups.append((i, j))
+    for g, (i, j) in enumerate(groups):
+        ax.hlines(0.12 + 0.07 * g, ranks[i] - 0.03, ranks[j] + 0.03, color="C0", lw=3)
+    ax.set_xlim(min(left - 2.2, 1 - 2.2), max(right + 2.2, bar_end + 0.5))
+    ax.set_ylim(0.5 + step * half, -0.7)
+    ax.axis("off")
+    if title:
+        ax.set_title(title, fontsize=10)
+    return fig
+
+
+def plot_metric_pairs(pairs: dict[str, tuple[np.ndarray, np.ndarray]], *, xlabel: str, ylabel: str, ax=None,
+                      title: str = "") -> plt.Figure:
+    """One colour per entry (name → (x values, y values), one value per task): every task
+    as a small dot and the entry's mean as a large labelled marker, e.g. AUROC against
+    closed-set accuracy per rule."""
+    fig, ax = _axes(ax)
+    markers = "osD^vP*X<>"
+    for i, (name, (x, y)) in enumerate(pairs.items()):
+        color = CLASS_COLORS[i % len(CLASS_COLORS)]
+        ax.scatter(x, y, s=10, color=color, alpha=0.4)
+        ax.scatter(np.mean(x), np.mean(y), s=60, color=color, marker=markers[i // len(CLASS_COLORS) % len(markers)],
+                   edgecolor="k", label=name)
+    ax.set_xlabel(xlabel)
+    ax.set_ylabel(ylabel)
+    ax.legend(fontsize=7, loc="best", ncol=2)
+    if title:
+        ax.set_title(title, fontsize=10)
+    return fig
+
+
+def plot_histogram_grid(scores: dict[str, tuple[np.ndarray, np.ndarray, float | None]], *, columns: int = 4,
+                        bins: int = 40, log: bool = True) -> plt.Figure:
+    """Known vs unknown score histograms, one panel per entry (name → (known novelty,
+    unknown novelty, threshold or None)), with :func:`plot_score_histograms`; ``log``
+    puts the densities on a log scale, so that the tails of scores piled up near zero
+    (softmax, CAC) stay visible."""
+    if not scores:
+        raise ValueError("no scores to draw")
+    rows = -(-len(scores) // columns)
+    fig, axes = plt.subplots(rows, columns, figsize=(3.4 * columns, 2.6 * rows), squeeze=False)
+    for ax, (name, (known, unknown, threshold)) in zip(axes.flat, scores.items()):
+        plot_score_histograms(known, unknown, threshold, ax=ax, xlabel="novelty", bins=bins)
+        ax.set_title(name, fontsize=9)
+        ax.set_ylabel("density (log)" if log else "")
+        if log:
+            ax.set_yscale("log")
+        ax.legend().set_visible(ax is axes.flat[0])
+    for ax in list(axes.flat)[len(scores):]:
+        ax.set_visible(False)
+    fig.tight_layout()
     return fig

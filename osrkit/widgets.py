@@ -80,8 +80,10 @@ def threshold_report(y_true: np.ndarray, pred: np.ndarray, novelty: np.ndarray, 
 
 def draw_threshold_report(report: ThresholdReport, y_true: np.ndarray, novelty: np.ndarray, *,
                           native_name: str | None = None,
-                          to_native: Callable[[np.ndarray], np.ndarray] | None = None) -> plt.Figure:
-    """Histograms with the threshold, ROC with the operating point, confusion matrix."""
+                          to_native: Callable[[np.ndarray], np.ndarray] | None = None,
+                          title: str = "") -> plt.Figure:
+    """Histograms with the threshold, ROC with the operating point, confusion matrix;
+    ``title`` (e.g. the rule's name) leads the line of numbers above them."""
     y_true, novelty = np.asarray(y_true), np.asarray(novelty)
     unknown = y_true == metrics.UNKNOWN
     fig, axes = plt.subplots(1, 3, figsize=(14, 4.2))
@@ -94,7 +96,7 @@ def draw_threshold_report(report: ThresholdReport, y_true: np.ndarray, novelty: 
             f"macro-F1 {report.macro_f1:.3f}")
     if native_name and to_native is not None:
         text += f"  |  {native_name} = {float(to_native(np.array([report.threshold]))[0]):.4g}"
-    fig.suptitle(text, fontsize=10)
+    fig.suptitle(f"{title}: {text}" if title else text, fontsize=10)
     fig.tight_layout()
     return fig
 
@@ -143,3 +145,42 @@ def slider_panel(sliders: list, draw: Callable[..., None]):
     panel = w.VBox([*sliders, out])
     display(panel)
     return panel
+
+
+def rule_report(choices: dict[str, tuple[np.ndarray, np.ndarray, np.ndarray]], rule: str, percentile: float, *,
+                class_names: Sequence[str] | None = None) -> ThresholdReport:
+    """The threshold explorer of one of several rules: ``choices`` maps a rule name to
+    (y_true, pred, novelty) on the same test set; the threshold is the ``percentile``-th
+    percentile of that rule's test novelty, so one slider means the same rejection rate
+    for rules whose scores live on different scales."""
+    if rule not in choices:
+        raise ValueError(f"unknown rule {rule!r}; choose one of {list(choices)}")
+    if not 0 <= percentile <= 100:
+        raise ValueError(f"percentile must be in [0, 100], got {percentile}")
+    y_true, pred, novelty = choices[rule]
+    threshold = float(np.percentile(np.asarray(novelty, dtype=np.float64), percentile))
+    return threshold_report(y_true, pred, novelty, threshold, class_names=class_names)
+
+
+def draw_rule_report(report: ThresholdReport, choices: dict[str, tuple[np.ndarray, np.ndarray, np.ndarray]],
+                     rule: str) -> plt.Figure:
+    """:func:`draw_threshold_report` for the chosen rule, titled with its name."""
+    y_true, _, novelty = choices[rule]
+    return draw_threshold_report(report, y_true, novelty, title=rule)
+
+
+def rule_threshold_explorer(choices: dict[str, tuple[np.ndarray, np.ndarray, np.ndarray]], *,
+                            class_names: Sequence[str] | None = None, initial: str | None = None,
+                            percentile: float = 50.0):
+    """A dropdown that swaps the rule and a slider over the percentile of its test novelty
+    (reject the samples above it), driving :func:`rule_report`."""
+    import ipywidgets as w
+
+    rule = w.Dropdown(options=list(choices), value=initial or next(iter(choices)), description="rule")
+    slider = w.FloatSlider(value=percentile, min=0.0, max=100.0, step=0.5, description="percentile",
+                           readout_format=".1f", continuous_update=False, layout=w.Layout(width="60%"))
+
+    def draw(name: str, pct: float) -> None:
+        draw_rule_report(rule_report(choices, name, pct, class_names=class_names), choices, name)
+
+    return slider_panel([rule, slider], draw)

@@ -139,11 +139,12 @@ def run_notebook(notebook: Path, build: Path, parameters: dict[str, Any],
 
 
 def format_table(rows: list[dict[str, Any]]) -> str:
-    """A plain-text table: notebook, status, wall time, then each headline number."""
+    """A plain-text table: notebook, status, wall time, then each headline number (lists
+    and tables, such as the capstone's rows, stay in the results JSON)."""
     lines = [f"{'notebook':<36} {'status':<7} {'wall s':>7}  headline numbers", "-" * 100]
     for row in rows:
         nums = ", ".join(f"{k}={v:.4g}" if isinstance(v, float) else f"{k}={v}"
-                         for k, v in row["numbers"].items())
+                         for k, v in row["numbers"].items() if not isinstance(v, (list, dict)))
         lines.append(f"{row['notebook']:<36} {row['status']:<7} {row['wall_s']:>7.1f}  {nums}")
         if "error" in row:
             lines.append(f"{'':<36} {row['error']}")

@@ -82,3 +82,32 @@ def test_attribution_maps_and_activated_area_plots():
     assert [t.get_text() for t in ax.get_legend().get_texts()] == ["plain (mean 0.6000)"]
     assert len(ax.lines) == 3 and ax.lines[0].get_ydata().tolist() == [1.0, 0.2]
     plt.close(fig)
+
+
+def test_critical_difference_diagram_joins_rules_closer_than_the_cd():
+    ranks = {"A": 1.0, "B": 1.5, "C": 3.0, "D": 3.5}
+    fig = plots.plot_critical_difference(ranks, 1.0)
+    ax = fig.axes[0]
+    texts = [t.get_text() for t in ax.texts]
+    assert "A (1.00)" in texts and "D (3.50)" in texts and "CD = 1.00" in texts
+    thick = [c for c in ax.collections if c.get_linewidth()[0] == 3]
+    spans = sorted(tuple(np.round(seg[:, 0], 2)) for c in thick for seg in c.get_segments())
+    assert spans == [(0.97, 1.53), (2.97, 3.53)]                 # {A, B} and {C, D}; B–C differ by 1.5 > CD
+    one_group = plots.plot_critical_difference(ranks, 5.0).axes[0]
+    assert len([c for c in one_group.collections if c.get_linewidth()[0] == 3]) == 1
+    with pytest.raises(ValueError, match="at least 2 rules"):
+        plots.plot_critical_difference({"A": 1.0}, 1.0)
+    plt.close("all")
+
+
+def test_metric_pairs_and_histogram_grid_draw_one_entry_each():
+    fig = plots.plot_metric_pairs({"a": (np.array([0.9, 0.8]), np.array([0.7, 0.6])), "b": (np.array([1.0]),
+                                   np.array([0.9]))}, xlabel="accuracy", ylabel="AUROC")
+    means = [c.get_offsets() for c in fig.axes[0].collections][1::2]
+    assert np.allclose(means[0], [[0.85, 0.65]]) and np.allclose(means[1], [[1.0, 0.9]])
+    rng = np.random.default_rng(0)
+    grid = plots.plot_histogram_grid({f"r{i}": (rng.normal(size=50), rng.normal(2, size=50), 1.0) for i in range(5)},
+                                     columns=4)
+    visible = [ax for ax in grid.axes if ax.get_visible()]
+    assert len(grid.axes) == 8 and [ax.get_title() for ax in visible] == [f"r{i}" for i in range(5)]
+    plt.close("all")

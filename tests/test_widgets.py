@@ -161,3 +161,24 @@ def test_subcluster_report_cross_tabulates_subclusters_and_digits():
     panel = subclusters.subcluster_explorer({"even": {1: model, 2: model}}, {"even": X}, {"even": source})
     panel.children[1].value = 1
     plt.close("all")
+
+
+def test_rule_report_thresholds_each_rule_at_a_percentile_of_its_own_scores(capsys):
+    # the same samples scored by two rules on different scales; B is A × 100
+    choices = {"A": (Y, PRED, NOV), "B": (Y, PRED, NOV * 100)}
+    a, b = widgets.rule_report(choices, "A", 50), widgets.rule_report(choices, "B", 50)
+    assert a.threshold == pytest.approx(0.4) and b.threshold == pytest.approx(40.0)       # median of 7 scores
+    # same ranking, same percentile: the same decisions (3 of 4 known accepted; 2 of 3 unknowns rejected)
+    assert (a.known_accepted, a.unknown_rejected) == (b.known_accepted, b.unknown_rejected) == (0.75, 2 / 3)
+    assert widgets.rule_report(choices, "A", 100).unknown_rejected == 0.0
+    with pytest.raises(ValueError, match="choose one of \\['A', 'B'\\]"):
+        widgets.rule_report(choices, "C", 50)
+    with pytest.raises(ValueError, match="percentile must be in"):
+        widgets.rule_report(choices, "A", 101)
+    fig = widgets.draw_rule_report(b, choices, "B")
+    assert fig._suptitle.get_text().startswith("B: threshold 40")
+    panel = widgets.rule_threshold_explorer(choices, initial="B", percentile=20)
+    dropdown, slider = panel.children[:2]
+    dropdown.value, slider.value = "A", 90.0
+    assert "Traceback" not in capsys.readouterr().out
+    plt.close("all")
