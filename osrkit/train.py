@@ -47,6 +47,16 @@ LossFn = Callable[[nn.Module, torch.Tensor, torch.Tensor], torch.Tensor]
 SMALL_MODEL_PARAMETERS = 200_000
 
 
+def training_threads(device: torch.device, threads: int | None = None) -> int | None:
+    """The CPU threads a training on ``device`` runs with (``threads``, else torch's
+    current count; None on a GPU). CPU kernels sum in an order that depends on it, so a
+    network trained with 1 thread differs from one trained with 2: it is part of the
+    checkpoint key, and a run with another thread count trains afresh."""
+    if device.type != "cpu":
+        return None
+    return threads if threads is not None else torch.get_num_threads()
+
+
 @contextmanager
 def cpu_threads(n: int | None) -> Iterator[None]:
     """Run the block with ``n`` torch CPU threads (``None``: leave as is), then restore."""
@@ -258,17 +268,19 @@ def fit(model: nn.Module, loss_fn: LossFn, X: np.ndarray | torch.Tensor, y: np.n
     model.to(dev)
     X_t, y_t = _as_tensors(X, y, dev)
 
+    small = (sum(p.numel() for p in model.parameters()) < SMALL_MODEL_PARAMETERS
+             and not any(isinstance(m, nn.modules.conv._ConvNd) for m in model.modules()))
+    threads = 1 if dev.type == "cpu" and small else None
     settings = {"epochs": epochs, "steps": steps, "batch_size": batch_size, "lr": lr, "weight_decay": weight_decay,
-                "optimizer": optimizer, "seed": seed, "device": dev.type, "augment": augment, "config": config}
+                "optimizer": optimizer, "seed": seed, "device": dev.type, "augment": augment, "config": config,
+                "cpu_threads": training_threads(dev, threads)}
     ckpt = _checkpoint_path(cache_dir, model, loss_fn, X_t, y_t, settings)
     if ckpt is not None and ckpt.exists():
         return _load_checkpoint(model, ckpt, dev)
 
     opt = make_optimizer(optimizer, model.parameters(), lr, weight_decay)
-    small = (sum(p.numel() for p in model.parameters()) < SMALL_MODEL_PARAMETERS
-             and not any(isinstance(m, nn.modules.conv._ConvNd) for m in model.modules()))
     start = time.perf_counter()
-    with cpu_threads(1 if dev.type == "cpu" and small else None):
+    with cpu_threads(threads):
         history = _train_loop(model, loss_fn, X_t, y_t, opt, steps=steps, epochs=epochs, batch_size=batch_size,
                               seed=seed, augment=augment, progress=progress, desc=desc, lr=lr,
                               on_epoch_end=on_epoch_end)
@@ -325,7 +337,7 @@ def bilevel_fit(model: nn.Module, loss_fn: LossFn, weights_data: tuple, arch_dat
     settings = {"bilevel": True, "warmup_epochs": warmup_epochs, "search_epochs": search_epochs,
                 "batch_size": batch_size, "lr": lr, "arch_lr": arch_lr, "arch_weight_decay": arch_weight_decay,
                 "grad_clip": grad_clip, "seed": seed, "device": dev.type, "arch_data": [X_a, y_a], "config": config,
-                "arch_loss": arch_loss_fn}
+                "arch_loss": arch_loss_fn, "cpu_threads": training_threads(dev)}
     arch_loss_fn = arch_loss_fn or loss_fn
     ckpt = _checkpoint_path(cache_dir, model, loss_fn, X_w, y_w, settings)
     if ckpt is not None and ckpt.exists():

@@ -111,3 +111,25 @@ def test_method_fit_with_a_warm_cache_gives_the_same_scores(tmp_path):
     assert len(list(tmp_path.glob("*.pt"))) == 1
     for rule in method.rules:
         np.testing.assert_array_equal(warm[rule].score(task.X_test)[1], cold[rule].score(task.X_test)[1])
+
+
+def test_a_conv_network_trained_with_other_cpu_threads_is_not_loaded(tmp_path):
+    """CPU kernels sum in an order that depends on the thread count, so a cached network
+    trained with 1 thread must not stand in for a 2-thread run (an MLP always trains with 1)."""
+    rng = np.random.default_rng(0)
+    X, y = rng.random((16, 1, 8, 8), dtype=np.float32), np.arange(16) % 2
+
+    def fit_conv(threads):
+        torch.manual_seed(0)
+        model = torch.nn.Sequential(torch.nn.Conv2d(1, 2, 3), torch.nn.Flatten(), torch.nn.Linear(72, 2))
+        with train.cpu_threads(threads):
+            return train.fit(model, softmax.cross_entropy_loss, X, y, epochs=1, batch_size=8, seed=0,
+                             device="cpu", progress=False, cache_dir=tmp_path)
+
+    assert not fit_conv(1).from_cache and fit_conv(1).from_cache
+    assert not fit_conv(2).from_cache and len(list(tmp_path.glob("*.pt"))) == 2
+    _fit(*_problem(), tmp_path)
+    with train.cpu_threads(2):
+        _, mlp = _fit(*_problem(), tmp_path)
+    assert mlp.from_cache                                     # a small MLP trains with 1 thread whatever the count
+    assert train.training_threads(torch.device("cuda")) is None
