@@ -1,10 +1,13 @@
 """Headline numbers of a notebook run, written to ``{results_dir}/{notebook}.json``
-for papermill sweeps, ``make workbook`` and the capstone."""
+for papermill sweeps, ``make workbook`` and the capstone, with the provenance the
+numbers depend on (:func:`provenance`: versions, commit, device, CPU and threads)."""
 from __future__ import annotations
 
 import json
 import math
 import os
+import platform
+import subprocess
 import tempfile
 from pathlib import Path
 from typing import Any, Mapping
@@ -47,9 +50,52 @@ def write_text_atomic(path: str | os.PathLike, text: str) -> Path:
     return path
 
 
+def _cpu_model() -> str:
+    try:
+        for line in Path("/proc/cpuinfo").read_text().splitlines():
+            if line.startswith("model name"):
+                return line.split(":", 1)[1].strip()
+    except OSError:
+        pass
+    return platform.processor() or platform.machine()
+
+
+def _git_commit() -> str | None:
+    """The workbook checkout's commit (``+dirty`` with uncommitted changes), if osrkit runs from one."""
+    root = Path(__file__).resolve().parent.parent
+    if not (root / ".git").exists():
+        return None
+    try:
+        commit = subprocess.run(["git", "-C", str(root), "rev-parse", "--short=12", "HEAD"], capture_output=True,
+                                text=True, timeout=10, check=True).stdout.strip()
+        dirty = subprocess.run(["git", "-C", str(root), "status", "--porcelain", "--untracked-files=no"],
+                               capture_output=True, text=True, timeout=10, check=True).stdout.strip()
+    except (OSError, subprocess.SubprocessError):
+        return None
+    return commit + ("+dirty" if dirty else "")
+
+
+def provenance(device: str | None = "auto") -> dict[str, Any]:
+    """What a run's numbers depend on besides its parameters: osrkit's version and commit,
+    the torch/numpy/Python versions, the device a ``device`` setting resolves to (a GPU
+    by name), the CPU model and the torch thread count (conv-net numbers differ between
+    CPUs and thread counts)."""
+    import torch
+
+    from . import __version__
+    from .train import resolve_device
+
+    resolved = resolve_device(device) if device is not None else None
+    gpu = torch.cuda.get_device_name(resolved) if resolved is not None and resolved.type == "cuda" else None
+    return {"osrkit": __version__, "commit": _git_commit(), "torch": torch.__version__, "numpy": np.__version__,
+            "python": platform.python_version(), "device": gpu or (resolved.type if resolved is not None else None),
+            "cpu": _cpu_model(), "cpu_threads": torch.get_num_threads()}
+
+
 def record(notebook: str, numbers: Mapping[str, Any], results_dir: str | os.PathLike = "results", *,
-           parameters: Mapping[str, Any] | None = None) -> Path:
-    """Write ``numbers`` (and, under the key ``"parameters"``, the run's parameters) as
+           parameters: Mapping[str, Any] | None = None, device: str | None = "auto") -> Path:
+    """Write ``numbers`` (and, under the key ``"parameters"``, the run's parameters, and under
+    ``"provenance"`` :func:`provenance` for ``device``, the notebook's device setting) as
     JSON to ``{results_dir}/{notebook}.json`` atomically; return the path.
 
     ``notebook`` is the notebook's file stem, e.g. ``"01_open_set_basics_rings"``.
@@ -62,6 +108,7 @@ def record(notebook: str, numbers: Mapping[str, Any], results_dir: str | os.Path
     payload = {str(k): _plain(v, str(k)) for k, v in numbers.items()}
     if parameters is not None:
         payload["parameters"] = _plain(dict(parameters), "parameters")
+    payload["provenance"] = provenance(device)
     path = Path(results_dir) / f"{stem}.json"
     write_text_atomic(path, json.dumps(payload, indent=2, sort_keys=True) + "\n")
     return path

@@ -132,6 +132,7 @@ def run_notebook(notebook: Path, build: Path, parameters: dict[str, Any],
     try:
         numbers = results.load(notebook.stem, results_dir)
         numbers.pop("parameters", None)
+        row["provenance"] = numbers.pop("provenance", None)
         row["numbers"] = numbers
     except FileNotFoundError:
         row["numbers"] = {}
