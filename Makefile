@@ -1,6 +1,7 @@
 # The two commands of the workbook (see README.md). Each sets up .venv if it is missing.
 #   make workbook   run every notebook in quick mode with papermill into build/ and print a table
 #   make test       unit tests + nbval over every notebook
+#   make robustness every lesson's claims over seeds 0..9 (hours on 2 cores; ARGS="--seeds 0..2" screens)
 # Extra arguments go in ARGS, e.g. make workbook ARGS="--seed 3 --only 01".
 
 PYTHON ?= python3
@@ -9,11 +10,12 @@ BIN := $(VENV)/bin
 STAMP := $(VENV)/.osrkit-installed
 ARGS ?=
 
-.PHONY: workbook test lab clean help
+.PHONY: workbook test robustness lab clean help
 
 help:
 	@echo "make workbook   run all notebooks (quick mode) into build/ and print their numbers"
 	@echo "make test       run the unit tests and nbval over every notebook"
+	@echo "make robustness sweep every lesson over 10 seeds and report how often its claims hold"
 	@echo "make lab        open the lessons in JupyterLab"
 
 workbook: $(STAMP)
@@ -21,6 +23,9 @@ workbook: $(STAMP)
 
 test: $(STAMP)
 	$(BIN)/python -m pytest $(ARGS)
+
+robustness: $(STAMP)
+	$(BIN)/python -m osrkit.robustness --run --threads 2 --update-summary $(ARGS)
 
 lab: $(STAMP)
 	$(BIN)/jupyter lab notebooks/

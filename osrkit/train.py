@@ -48,13 +48,9 @@ SMALL_MODEL_PARAMETERS = 200_000
 
 
 def training_threads(device: torch.device, threads: int | None = None) -> int | None:
-    """The CPU threads a training on ``device`` runs with (``threads``, else torch's
-    current count; None on a GPU). CPU kernels sum in an order that depends on it, so a
-    network trained with 1 thread differs from one trained with 2: it is part of the
-    checkpoint key, and a run with another thread count trains afresh."""
-    if device.type != "cpu":
-        return None
-    return threads if threads is not None else torch.get_num_threads()
+    """The CPU threads a training on ``device`` runs with (None on a GPU): part of the
+    checkpoint key, since CPU kernels sum in an order that depends on it."""
+    return None if device.type != "cpu" else threads if threads is not None else torch.get_num_threads()
 
 
 @contextmanager
