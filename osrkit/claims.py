@@ -79,6 +79,10 @@ CLAIMS: tuple[Claim, ...] = (
           lambda r: float(r["k_selected_even"] == 2), 1.0),
     Claim("03_gmvae_subclusters", "k_two_odd", "the latent-covering elbow picks K = 2 for \"odd\"",
           lambda r: float(r["k_selected_odd"] == 2), 1.0),
+    Claim("03_gmvae_subclusters", "purity_even", "with K = 2, \"even\"'s subclusters are the digits 0 and 2 "
+          "(purity ≥ 0.9; the paper's Fig. 4-5)", lambda r: r["purity_even"], 0.9, 0.03),
+    Claim("03_gmvae_subclusters", "purity_odd", "with K = 2, \"odd\"'s subclusters are the digits 1 and 3 "
+          "(purity ≥ 0.9)", lambda r: r["purity_odd"], 0.9, 0.03),
     Claim("03_gmvae_subclusters", "ncu_beats_evt", "GMVAE+NC-U's F1 beats CROSR+EVT's by at least 0.1 (paper 0.29)",
           lambda r: r["f1_gmvae_ncu"] - r["f1_crosr_evt"], 0.1, 0.05),
     Claim("03_gmvae_subclusters", "crosr_ncd_between", "CROSR+NC-D lands between CROSR+EVT and GMVAE+NC-U",
