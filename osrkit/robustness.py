@@ -75,7 +75,7 @@ class ClaimReport:
                 "kind": self.claim.kind, "condition": self.claim.condition, "runs": self.runs,
                 "share": self.share, "share_with_margin": self.share_with_margin, "mean": float(values.mean()),
                 "std": float(values.std(ddof=1)) if len(values) > 1 else 0.0, "worst_run": worst_run,
-                "worst_value": worst_value, "values": self.values, "verdict": self.verdict}
+                "worst_value": worst_value, "values": self.values, "holds": self.holds, "verdict": self.verdict}
 
 
 def _seed_order(name: str) -> tuple:
@@ -186,8 +186,8 @@ def lesson_summary(lesson: str, path: str | Path = SUMMARY_PATH) -> dict[str, An
 
 
 def show(lesson: str, path: str | Path = SUMMARY_PATH):
-    """The lessons' "how often does this hold?" cell: a table of the lesson's claims over
-    the committed sweep and a plot of each claim's number per seed, with its bound.
+    """The lessons' "how often does this hold?" cell: the lesson's claims over the committed
+    sweep, and each claim's number per seed (green where it holds) against its bound.
     Returns the figure (None when the lesson has not been swept yet)."""
     import matplotlib.pyplot as plt
 
@@ -201,16 +201,13 @@ def show(lesson: str, path: str | Path = SUMMARY_PATH):
         print(f"  {round(c['share'] * c['runs'])}/{c['runs']}  {c['kind']:8s} {c['statement']}  "
               f"[{c['mean']:.3f} ± {c['std']:.3f}, worst {c['worst_value']:.3f} at {c['worst_run']}]")
     fig, axes = plt.subplots(1, len(entry["claims"]), figsize=(3.2 * len(entry["claims"]), 2.8), squeeze=False)
-    claims = {c.name: c for c in CLAIMS if c.lesson == lesson}
+    bounds = {c.name: c.bound for c in CLAIMS if c.lesson == lesson}
     for ax, c in zip(axes[0], entry["claims"]):
         names = list(c["values"])
-        values = [c["values"][n] for n in names]
-        colors = ["#009E73" if ok else "#D55E00" for ok in
-                  ((v <= claims[c["claim"]].bound if claims[c["claim"]].below else v >= claims[c["claim"]].bound)
-                   if c["claim"] in claims else True for v in values)]
-        ax.scatter(range(len(values)), values, color=colors, zorder=3)
-        if c["claim"] in claims:
-            ax.axhline(claims[c["claim"]].bound, color="k", ls="--", lw=1)
+        ax.scatter(range(len(names)), [c["values"][n] for n in names], zorder=3,
+                   color=["#009E73" if c["holds"][n] else "#D55E00" for n in names])
+        if c["claim"] in bounds:
+            ax.axhline(bounds[c["claim"]], color="k", ls="--", lw=1)
         ax.set_xticks(range(len(names)), [n.split("=")[-1] for n in names], fontsize=7)
         ax.set_xlabel("seed", fontsize=8)
         ax.set_title(c["claim"].replace("_", " "), fontsize=9)

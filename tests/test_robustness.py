@@ -76,6 +76,8 @@ def test_report_markdown_summary_and_the_lessons_cell(tmp_path, capsys):
     assert list(merged) == ["01_open_set_basics_rings", LESSON] and merged["01_open_set_basics_rings"] == {"kept": True}
     fig = robustness.show(LESSON, summary)
     assert "2/2  finding" in capsys.readouterr().out and len(fig.axes) == 1
+    from matplotlib.colors import to_rgba
+    assert [tuple(c) for c in fig.axes[0].collections[0].get_facecolors()] == [to_rgba("#009E73")] * 2  # both hold
     assert robustness.show("05_gradmix_attribution", summary) is None
     assert "no robustness sweep yet" in capsys.readouterr().out
     with pytest.raises(FileNotFoundError, match="no sweep of 05"):
