@@ -112,6 +112,11 @@ class TermCurve:
             latent = latent + np.asarray(self.w_prior[start:])
         return np.asarray(self.reconstruction[start:]), latent
 
+    @property
+    def final_loss(self) -> float:
+        """The modified ELBO's loss at the last epoch: reconstruction + covering + w-prior."""
+        return float(self.reconstruction[-1] + self.latent_covering[-1] + self.w_prior[-1])
+
 
 @torch.no_grad()
 def mean_terms(model: SupervisedGMVAE, X: torch.Tensor, y: torch.Tensor, *, samples: int = 8,
@@ -181,8 +186,10 @@ def mean_drops(runs: list[dict[int, TermCurve]], *, skip: int, w_prior: bool = T
 @dataclass
 class ClassChoice:
     """K-selection for one class: the curves of every run (run r trains each K from seed
-    ``seed`` + 1000·r), the first run's single-class models, the drops d_K averaged over
-    the runs (covering + w-prior, and the paper's covering alone) and the chosen K."""
+    ``seed`` + 1000·r), for each K the single-class model of the run that ended with the
+    lowest loss (:attr:`TermCurve.final_loss`: a restart caught in a worse optimum — one
+    digit split across two subclusters — is not the one shown), the drops d_K averaged
+    over the runs (covering + w-prior, and the paper's covering alone) and the chosen K."""
 
     name: str
     runs: list[dict[int, TermCurve]]
@@ -223,13 +230,15 @@ def choose_per_class(X: np.ndarray, y: np.ndarray, names=None, *, ks=(1, 2, 3), 
         raise ValueError(f"restarts must be at least 1, got {restarts}")
     choices = []
     for c, name in zip(classes, names):
-        runs, models = [], {}
+        runs, models, runs_best = [], {}, {}
         for r in range(restarts):
             desc = f"{name}: K" + (f" (run {r + 1}/{restarts})" if restarts > 1 else "")
             curves, trained = subcluster_curves(X[y == c], ks, epochs=epochs, seed=seed + 1000 * r, log_from=skip,
                                                 progress=progress, desc=desc, **curve_kwargs)
+            for k, model in trained.items():
+                if k not in models or curves[k].final_loss < runs_best[k]:
+                    models[k], runs_best[k] = model, curves[k].final_loss
             runs.append(curves)
-            models = models or trained
         drops = mean_drops(runs, skip=skip)
         chosen = subclusters_from_drops(drops, ratio=ratio, min_drop=min_drop)
         choices.append(ClassChoice(name, runs, models, chosen, drops, mean_drops(runs, skip=skip, w_prior=False), skip))
