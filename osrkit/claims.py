@@ -7,7 +7,7 @@ it holds). :mod:`osrkit.robustness` measures them over a seed sweep.
 from __future__ import annotations
 
 from dataclasses import dataclass
-from typing import Any, Callable, Mapping
+from typing import Any, Callable, Mapping, Sequence
 
 FINDING = "finding"
 TENDENCY = "tendency"
@@ -118,6 +118,12 @@ CLAIMS: tuple[Claim, ...] = (
     Claim("07_capstone_benchmark", "ncu_beats_ncd", "GMVAE+NC-U's mean AUROC exceeds GMVAE+NC-D's",
           lambda r: r["auroc_gmvae_nc_u"] - r["auroc_gmvae_nc_d"], 0.0, 0.05),
 )
+
+
+def lessons(only: Sequence[str] | None = None) -> list[str]:
+    """The lessons with claims, in order; ``only`` keeps those whose stem starts with one
+    of its entries (``["02", "04"]``)."""
+    return sorted({c.lesson for c in CLAIMS if not only or any(c.lesson.startswith(o) for o in only)})
 
 
 def for_lesson(lesson: str) -> tuple[Claim, ...]:

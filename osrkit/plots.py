@@ -402,7 +402,7 @@ def plot_critical_difference(mean_ranks: dict[str, float], critical_difference: 
             groups.append((i, j))
     for g, (i, j) in enumerate(groups):
         ax.hlines(0.12 + 0.07 * g, ranks[i] - 0.03, ranks[j] + 0.03, color="C0", lw=3)
-    ax.set_xlim(min(left - 2.2, 1 - 2.2), max(right + 2.2, bar_end + 0.5))
+    ax.set_xlim(left - 2.2, max(right + 2.2, bar_end + 0.5))          # left ≤ 1 always
     ax.set_ylim(0.5 + step * half, -0.7)
     ax.axis("off")
     if title:

@@ -25,8 +25,9 @@ from typing import Any, Mapping, Sequence
 
 import numpy as np
 
-from .claims import CLAIMS, FINDING, FINDING_SHARE, Claim
+from .claims import CLAIMS, FINDING, FINDING_SHARE, Claim, lessons as claim_lessons
 from .results import write_text_atomic
+from .workbook import parse_grid
 
 #: The committed summary the lessons read (refreshed by ``--update-summary``).
 SUMMARY_PATH = Path(__file__).resolve().parent / "robustness.json"
@@ -123,7 +124,7 @@ def report(results_root: str | Path, lessons: Sequence[str] | None = None, claim
     """Every claim of ``lessons`` (default: every lesson with runs under ``results_root``)
     assessed on its runs (``points`` only, when given):
     ``{"lessons": {lesson: {"device", "runs", "runtime_s", "claims": [...]}}}``."""
-    chosen = sorted({c.lesson for c in claims if lessons is None or any(c.lesson.startswith(l) for l in lessons)})
+    chosen = sorted({c.lesson for c in claims} & set(claim_lessons(lessons)))
     out: dict[str, Any] = {"lessons": {}}
     for lesson in chosen:
         runs = load_runs(results_root, lesson, points)
@@ -215,13 +216,6 @@ def show(lesson: str, path: str | Path = SUMMARY_PATH):
     return fig
 
 
-def _parse_seeds(text: str) -> list[int]:
-    if ".." in text:
-        low, _, high = text.partition("..")
-        return list(range(int(low), int(high) + 1))
-    return [int(s) for s in text.split(",")]
-
-
 def main(argv: Sequence[str] | None = None) -> int:
     parser = argparse.ArgumentParser(prog="python -m osrkit.robustness", description=__doc__.split("\n\n")[0])
     parser.add_argument("--seeds", default="0..9", help="seeds of the sweep: a..b or a,b,c (default 0..9)")
@@ -232,8 +226,8 @@ def main(argv: Sequence[str] | None = None) -> int:
     parser.add_argument("--update-summary", action="store_true",
                         help=f"merge the report into the committed summary {SUMMARY_PATH.name}")
     args = parser.parse_args(argv)
-    seeds = _parse_seeds(args.seeds)
-    lessons = sorted({c.lesson for c in CLAIMS if not args.only or any(c.lesson.startswith(o) for o in args.only)})
+    seeds = [point["seed"] for point in parse_grid([f"seed={args.seeds}"])]
+    lessons = claim_lessons(args.only)
     status = 0
     if args.run:
         for lesson in lessons:
