@@ -96,8 +96,10 @@ CLAIMS: tuple[Claim, ...] = (
           lambda r: r["auroc_cac"] - r["auroc_openmax"], 0.0, 0.01),
     Claim("04_cac_anchors", "cac_keeps_accuracy", "CAC's closed-set accuracy is within 0.005 of cross-entropy's "
           "or better", lambda r: r["acc_cac"] - r["acc_ce"], -0.005, 0.005),
+    # the paper's Fig. 3 (TinyImageNet, fully trained): both terms needed; at quick scale on
+    # digits the anchor term alone is about level with CAC, so the lesson reports how often
     Claim("04_cac_anchors", "both_terms_needed", "CAC (anchor + tuplet) beats either term alone",
-          lambda r: r["auroc_cac"] - max(r["auroc_anchor_only"], r["auroc_tuplet_only"]), 0.0, 0.01),
+          lambda r: r["auroc_cac"] - max(r["auroc_anchor_only"], r["auroc_tuplet_only"]), 0.0, kind=TENDENCY),
     # lesson 05 (paper 003, Fig. 2, §4.4): stated as tendencies at this scale
     Claim("05_gradmix_attribution", "gradmix_area", "GradMix's activated area exceeds plain training's",
           lambda r: r["activation_area_gradmix"] - r["activation_area_plain"], 0.0, kind=TENDENCY),
