@@ -34,13 +34,23 @@ def _plain(value: Any, key: str) -> Any:
     raise ValueError(f"result {key!r} has type {type(value).__name__}; record numbers, strings, lists or dicts")
 
 
+def _umask() -> int:
+    """The process's umask (reading it means setting it: set it straight back)."""
+    mask = os.umask(0)
+    os.umask(mask)
+    return mask
+
+
 def write_text_atomic(path: str | os.PathLike, text: str) -> Path:
     """Write ``text`` to ``path`` (creating its folder) through a temporary file and a
-    rename, so a reader never sees half a file; returns the path."""
+    rename, so a reader never sees half a file; returns the path. The file gets the
+    permissions of a plainly created one (0666 less the umask), not ``mkstemp``'s 0600, so
+    other users of a shared lab machine can read a run's results."""
     path = Path(path)
     path.parent.mkdir(parents=True, exist_ok=True)
     fd, tmp = tempfile.mkstemp(dir=path.parent, prefix=f".{path.name}.", suffix=".tmp")
     try:
+        os.fchmod(fd, 0o666 & ~_umask())
         with os.fdopen(fd, "w", newline="") as fh:
             fh.write(text)
         os.replace(tmp, path)

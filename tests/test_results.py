@@ -1,4 +1,6 @@
 import json
+import os
+import stat
 
 import numpy as np
 import pytest
@@ -54,3 +56,15 @@ def test_every_record_carries_the_provenance_its_numbers_depend_on(tmp_path):
     assert saved["numpy"] == np.__version__ and saved["python"] == platform.python_version()
     assert saved["device"] == "cpu" and saved["cpu_threads"] == 1 and saved["cpu"]
     assert saved["commit"] is None or len(saved["commit"].split("+")[0]) == 12     # a checkout: its commit
+
+
+def test_atomic_writes_get_the_permissions_of_a_plainly_created_file(tmp_path):
+    old = os.umask(0o022)
+    try:
+        path = results.write_text_atomic(tmp_path / "numbers.json", "{}")
+        plain = tmp_path / "plain.json"
+        plain.write_text("{}")
+    finally:
+        os.umask(old)
+    assert stat.S_IMODE(path.stat().st_mode) == stat.S_IMODE(plain.stat().st_mode) == 0o644
+    assert path.read_text() == "{}"
