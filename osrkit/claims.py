@@ -100,9 +100,10 @@ CLAIMS: tuple[Claim, ...] = (
     # digits the anchor term alone is about level with CAC, so the lesson reports how often
     Claim("04_cac_anchors", "both_terms_needed", "CAC (anchor + tuplet) beats either term alone",
           lambda r: r["auroc_cac"] - max(r["auroc_anchor_only"], r["auroc_tuplet_only"]), 0.0, kind=TENDENCY),
-    # lesson 05 (paper 003, Fig. 2, §4.4): stated as tendencies at this scale
-    Claim("05_gradmix_attribution", "gradmix_area", "GradMix's activated area exceeds plain training's",
-          lambda r: r["activation_area_gradmix"] - r["activation_area_plain"], 0.0, kind=TENDENCY),
+    # lesson 05 (paper 003, Fig. 6, §4.4): the area (a mean over paired runs) is a finding at
+    # this scale (10/10 seeds, +0.0035 ± 0.0008); the AUROC gain is not (a tendency)
+    Claim("05_gradmix_attribution", "gradmix_area", "GradMix's activated area (mean of the paired runs) exceeds "
+          "plain training's", lambda r: r["activation_area_gradmix"] - r["activation_area_plain"], 0.0, 0.001),
     Claim("05_gradmix_attribution", "gradmix_auroc", "GradMix's AUROC exceeds plain training's",
           lambda r: r["auroc_gradmix"] - r["auroc_plain"], 0.0, kind=TENDENCY),
     # lesson 06 (paper 002)
