@@ -123,10 +123,10 @@ CLAIMS: tuple[Claim, ...] = (
 )
 
 
-def lessons(only: Sequence[str] | None = None) -> list[str]:
-    """The lessons with claims, in order; ``only`` keeps those whose stem starts with one
-    of its entries (``["02", "04"]``)."""
-    return sorted({c.lesson for c in CLAIMS if not only or any(c.lesson.startswith(o) for o in only)})
+def lessons(only: Sequence[str] | None = None, claims: Sequence[Claim] = CLAIMS) -> list[str]:
+    """The lessons with ``claims``, in order; ``only`` keeps those whose stem starts with
+    one of its entries (``["02", "04"]``)."""
+    return sorted({c.lesson for c in claims if not only or any(c.lesson.startswith(o) for o in only)})
 
 
 def for_lesson(lesson: str) -> tuple[Claim, ...]:

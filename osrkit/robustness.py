@@ -124,7 +124,7 @@ def report(results_root: str | Path, lessons: Sequence[str] | None = None, claim
     """Every claim of ``lessons`` (default: every lesson with runs under ``results_root``)
     assessed on its runs (``points`` only, when given):
     ``{"lessons": {lesson: {"device", "runs", "runtime_s", "claims": [...]}}}``."""
-    chosen = sorted({c.lesson for c in claims} & set(claim_lessons(lessons)))
+    chosen = claim_lessons(lessons, claims)
     out: dict[str, Any] = {"lessons": {}}
     for lesson in chosen:
         runs = load_runs(results_root, lesson, points)

@@ -95,3 +95,14 @@ def test_every_lesson_has_claims_and_names_are_unique():
     assert len(keys) == len(set(keys))
     alpha = next(c for c in claims.CLAIMS if c.name == "alpha_decided")
     assert alpha.value({"alpha_final": [[0.2, 0.7, 0.1], [0.55, 0.4, 0.05]]}) == 0.55
+
+
+def test_report_covers_the_lessons_of_the_claims_it_is_given(tmp_path):
+    root = tmp_path / "results"
+    for seed, value in enumerate([0.3, -0.1]):
+        results.record("99_extra", {"gap": value}, root / "99_extra" / f"seed={seed}", device="cpu")
+    extra = Claim("99_extra", "gap_positive", "the gap is positive", lambda r: r["gap"], 0.0, kind=claims.TENDENCY)
+    assert claims.lessons(["99"], [extra]) == ["99_extra"] and claims.lessons(["99"]) == []
+    rep = robustness.report(root, claims=[extra])
+    assert list(rep["lessons"]) == ["99_extra"]
+    assert rep["lessons"]["99_extra"]["claims"][0]["share"] == 0.5

@@ -128,7 +128,5 @@ def test_one_run_starts_every_k_from_the_same_seed_and_log_from_skips_early_epoc
 
 
 def test_final_loss_is_the_last_epochs_modified_elbo():
-    from osrkit.studies.subclusters import TermCurve
-
-    curve = TermCurve(2, reconstruction=[1.0, 0.5], latent_covering=[2.0, 0.3], w_prior=[0.1, 0.2])
+    curve = subclusters.TermCurve(2, reconstruction=[1.0, 0.5], latent_covering=[2.0, 0.3], w_prior=[0.1, 0.2])
     assert curve.final_loss == pytest.approx(0.5 + 0.3 + 0.2)
