@@ -79,7 +79,18 @@ def grad_cam(model: nn.Module, layers: Sequence[nn.Module], x: torch.Tensor, tar
     return _combine(maps, tuple(x.shape[-2:]))
 
 
+def layer_cam_map(activations: torch.Tensor, gradients: torch.Tensor) -> torch.Tensor:
+    """One layer's LayerCAM map (paper 003 eq. 6–7) at the layer's own resolution:
+    M = ReLU(Σ_k ReLU(∂y/∂A_k) ⊙ A_k), each position's activation weighted by its own
+    positive gradient; activations and gradients (B, K, H, W) → (B, H, W)."""
+    if activations.shape != gradients.shape or activations.ndim != 4:
+        raise ValueError(f"activations and gradients must both be (B, K, H, W), got {tuple(activations.shape)} "
+                         f"and {tuple(gradients.shape)}")
+    return F.relu((F.relu(gradients) * activations).sum(1))
+
+
 def layer_cam(model: nn.Module, layers: Sequence[nn.Module], x: torch.Tensor, target: Target = None) -> torch.Tensor:
-    """LayerCAM maps (B, H, W) in [0, 1] at the input's size (paper 003 eq. 6–7)."""
-    maps = [F.relu((F.relu(g) * a).sum(1)) for a, g in _layer_maps(model, layers, x, target)]
+    """LayerCAM maps (B, H, W) in [0, 1] at the input's size (paper 003 eq. 6–7): the
+    :func:`layer_cam_map` of each layer, upsampled, summed and min–max normalised."""
+    maps = [layer_cam_map(a, g) for a, g in _layer_maps(model, layers, x, target)]
     return _combine(maps, tuple(x.shape[-2:]))

@@ -264,6 +264,23 @@ class OpenMaxScorer(ModelScorer):
 NC_RULES = {"distance": "NC-D", "uncertainty": "NC-U"}
 
 
+def nearest_centroid_novelty(D: np.ndarray, rule: str = "distance") -> np.ndarray:
+    """Novelty of each sample from its distances ``D`` (samples × centroids, at least 2
+    centroids for NC-U) to every centroid (paper 000, Algorithms 1–2): NC-D is the smallest
+    distance d; NC-U is U = d / (mean distance to the other N − 1 centroids), 0 on a
+    centroid and 1 when all centroids are equally far."""
+    D = np.asarray(D, dtype=np.float64)
+    if rule not in NC_RULES:
+        raise ValueError(f"rule must be 'distance' (NC-D) or 'uncertainty' (NC-U), got {rule!r}")
+    if D.ndim != 2 or (rule == "uncertainty" and D.shape[1] < 2):
+        raise ValueError(f"D must be (samples, centroids) with at least 2 centroids for NC-U, got shape {D.shape}")
+    d = D.min(1)
+    if rule == "distance":
+        return d
+    others = (D.sum(1) - d) / (D.shape[1] - 1)
+    return d / np.maximum(others, 1e-12)
+
+
 class NearestCentroidScorer(FeatureScorer):
     """Nearest-centroid thresholding (paper 000 §3.3, Algorithms 1–2) on the model's
     embedding (GMVAE: µ(x); CROSR: [y, z]).
@@ -329,9 +346,4 @@ class NearestCentroidScorer(FeatureScorer):
 
     def score_features(self, F: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
         D = self.distances_of_features(F)
-        nearest = D.argmin(1)
-        d = D[np.arange(len(D)), nearest]
-        if self.rule == "distance":
-            return self.centroid_class[nearest], d
-        others = (D.sum(1) - d) / (D.shape[1] - 1)
-        return self.centroid_class[nearest], d / np.maximum(others, 1e-12)
+        return self.centroid_class[D.argmin(1)], nearest_centroid_novelty(D, self.rule)
