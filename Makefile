@@ -2,6 +2,7 @@
 #   make workbook   run every notebook in quick mode with papermill into build/ and print a table
 #   make test       unit tests + nbval over every notebook
 #   make robustness every lesson's claims over seeds 0..9 (hours on 2 cores; ARGS="--seeds 0..2" screens)
+#   make assignments the student versions of every lesson (nbgrader generate_assignment) into build/release/
 # Extra arguments go in ARGS, e.g. make workbook ARGS="--seed 3 --only 01".
 
 PYTHON ?= python3
@@ -10,12 +11,13 @@ BIN := $(VENV)/bin
 STAMP := $(VENV)/.osrkit-installed
 ARGS ?=
 
-.PHONY: workbook test robustness lab clean help
+.PHONY: workbook test robustness assignments lab clean help
 
 help:
 	@echo "make workbook   run all notebooks (quick mode) into build/ and print their numbers"
 	@echo "make test       run the unit tests and nbval over every notebook"
 	@echo "make robustness sweep every lesson over 10 seeds and report how often its claims hold"
+	@echo "make assignments write the student versions (nbgrader) of every lesson into build/release/"
 	@echo "make lab        open the lessons in JupyterLab"
 
 workbook: $(STAMP)
@@ -26,6 +28,9 @@ test: $(STAMP)
 
 robustness: $(STAMP)
 	$(BIN)/python -m osrkit.robustness --run --threads 2 --update-summary $(ARGS)
+
+assignments: $(STAMP)
+	$(BIN)/python -m osrkit.assignments --course build $(ARGS)
 
 lab: $(STAMP)
 	$(BIN)/jupyter lab notebooks/
