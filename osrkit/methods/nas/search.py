@@ -36,7 +36,7 @@ class NASConfig(AdamConfig):
 
     Quick (28×28 digits on a 2-core CPU): L = 4 layers over two resolutions (14×14 with 8
     filters, 7×7 with 16), a warm-up of 5 epochs and 25 search epochs of about 9 steps,
-    architecture lr 0.05 (the paper's 3e-4 would move α by at most 0.07 in these ~225 steps)
+    architecture lr 0.05 (the official code's 3e-4 would move α by at most 0.07 in these ~225 steps)
     and an entropy penalty on softmax(α) (``arch_entropy`` 4; without it α still wanders
     between 0.4 and 0.6 after 30 epochs), retraining 15 epochs at lr 2e-3.
     Full (32×32 images): L = 6 over the paper's 1/4, 1/8, 1/16 (``resolutions`` 3 after two
@@ -282,7 +282,7 @@ class Ablation:
 def run_ablation(name: str, task: OpenSetSplit, config: NASConfig, *, seed: int = 0, device: str = "auto",
                  cache_dir: str | None = None, progress: bool = True) -> Ablation:
     """One row of :data:`ABLATIONS` on ``task``: search (or fix, or draw with ``seed``) an
-    architecture, then retrain it the same way for every row (PAS + L_cr loss, same budget,
+    architecture, then retrain it the same way for every row (the full loss of eq. 4, same budget,
     same seed)."""
     if name not in ABLATIONS:
         raise ValueError(f"unknown ablation {name!r}; choose from {ABLATIONS}")
