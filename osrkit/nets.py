@@ -42,7 +42,7 @@ def mlp(sizes: Sequence[int]) -> nn.Sequential:
 
 
 class MLPClassifier(nn.Module):
-    """A plain fully connected softmax classifier (the 'uncorrected' network of Fig. 2C)."""
+    """A plain fully connected softmax classifier (lesson 01's baseline; not in paper 004, cf. its Fig. 2C)."""
 
     def __init__(self, in_dim: int, num_classes: int, hidden: Sequence[int] = (200, 200),
                  activation: str = "relu") -> None:
