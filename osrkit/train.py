@@ -272,7 +272,7 @@ def fit(model: nn.Module, loss_fn: LossFn, X: np.ndarray | torch.Tensor, y: np.n
                 "cpu_threads": training_threads(dev, threads)}
     ckpt = _checkpoint_path(cache_dir, model, loss_fn, X_t, y_t, settings)
     if ckpt is not None and ckpt.exists():
-        return _load_checkpoint(model, ckpt, dev)
+        return _load_checkpoint(model, ckpt)
 
     opt = make_optimizer(optimizer, model.parameters(), lr, weight_decay)
     start = time.perf_counter()
@@ -337,7 +337,7 @@ def bilevel_fit(model: nn.Module, loss_fn: LossFn, weights_data: tuple, arch_dat
     arch_loss_fn = arch_loss_fn or loss_fn
     ckpt = _checkpoint_path(cache_dir, model, loss_fn, X_w, y_w, settings)
     if ckpt is not None and ckpt.exists():
-        return _load_checkpoint(model, ckpt, dev)
+        return _load_checkpoint(model, ckpt)
 
     w_opt = make_optimizer("adam", weight_params, lr)
     a_opt = torch.optim.Adam(arch_params, lr=arch_lr, betas=(ARCH_BETA1, 0.999), weight_decay=arch_weight_decay)
@@ -412,9 +412,11 @@ def _save_checkpoint(model: nn.Module, history: History, path: Path) -> None:
                                     "epoch_logs": history.epoch_logs, "seconds": history.seconds}}, path)
 
 
-def _load_checkpoint(model: nn.Module, path: Path, device: torch.device) -> History:
+def _load_checkpoint(model: nn.Module, path: Path) -> History:
     """Weights, history and the random streams after training, from a checkpoint of :func:`fit`."""
-    saved = torch.load(path, map_location=device, weights_only=True)
+    # on the CPU: the random states must stay CPU tensors (numpy and torch.set_rng_state read them
+    # there); load_state_dict copies the weights onto the model's own device
+    saved = torch.load(path, map_location="cpu", weights_only=True)
     model.load_state_dict(saved["state_dict"])
     model.eval()
     _restore_random_states(saved["random_states"])

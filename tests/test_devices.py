@@ -42,3 +42,23 @@ def test_subcluster_report_runs_on_the_models_device(device, task):
     X = task.X_train[task.y_train == 0][:20]
     report = subclusters.subcluster_report(model, X, np.zeros(20, int))
     assert report.table.sum() == 20 and report.assignment.shape == (20,)
+
+
+@pytest.mark.parametrize("device", DEVICES)
+def test_a_cached_network_loads_on_its_device_and_restores_the_random_streams(device, task, tmp_path):
+    """A checkpoint's random states stay CPU tensors whatever the device (a CUDA run once
+    failed on the second load: numpy cannot read a cuda tensor)."""
+    def train_once():
+        torch.manual_seed(0)
+        model = torch.nn.Sequential(torch.nn.Flatten(), torch.nn.Linear(64, 3))
+        loss = lambda m, xb, yb: torch.nn.functional.cross_entropy(m(xb), yb)
+        history = train.fit(model, loss, task.X_train, task.y_train, epochs=1, batch_size=32, seed=0, device=device,
+                            cache_dir=tmp_path, progress=False)
+        return model, history, np.random.get_state()[1].copy()
+
+    first, history, state = train_once()
+    again, cached, state_again = train_once()
+    assert not history.from_cache and cached.from_cache
+    assert train.model_device(again).type == device
+    assert all(torch.equal(a, b) for a, b in zip(first.state_dict().values(), again.state_dict().values()))
+    np.testing.assert_array_equal(state, state_again)
