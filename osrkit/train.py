@@ -414,8 +414,7 @@ def _save_checkpoint(model: nn.Module, history: History, path: Path) -> None:
 
 def _load_checkpoint(model: nn.Module, path: Path) -> History:
     """Weights, history and the random streams after training, from a checkpoint of :func:`fit`."""
-    # on the CPU: the random states must stay CPU tensors (numpy and torch.set_rng_state read them
-    # there); load_state_dict copies the weights onto the model's own device
+    # CPU: random states must stay CPU tensors; load_state_dict moves the weights to the model's device
     saved = torch.load(path, map_location="cpu", weights_only=True)
     model.load_state_dict(saved["state_dict"])
     model.eval()
