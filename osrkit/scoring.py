@@ -264,14 +264,19 @@ class OpenMaxScorer(ModelScorer):
 NC_RULES = {"distance": "NC-D", "uncertainty": "NC-U"}
 
 
+def check_nc_rule(rule: str) -> None:
+    """A clear error unless ``rule`` is one of the nearest-centroid rules (:data:`NC_RULES`)."""
+    if rule not in NC_RULES:
+        raise ValueError(f"rule must be 'distance' (NC-D) or 'uncertainty' (NC-U), got {rule!r}")
+
+
 def nearest_centroid_novelty(D: np.ndarray, rule: str = "distance") -> np.ndarray:
     """Novelty of each sample from its distances ``D`` (samples × centroids, at least 2
     centroids for NC-U) to every centroid (paper 000, Algorithms 1–2): NC-D is the smallest
     distance d; NC-U is U = d / (mean distance to the other N − 1 centroids), 0 on a
     centroid and 1 when all centroids are equally far."""
     D = np.asarray(D, dtype=np.float64)
-    if rule not in NC_RULES:
-        raise ValueError(f"rule must be 'distance' (NC-D) or 'uncertainty' (NC-U), got {rule!r}")
+    check_nc_rule(rule)
     if D.ndim != 2 or (rule == "uncertainty" and D.shape[1] < 2):
         raise ValueError(f"D must be (samples, centroids) with at least 2 centroids for NC-U, got shape {D.shape}")
     d = D.min(1)
@@ -295,8 +300,7 @@ class NearestCentroidScorer(FeatureScorer):
 
     def __init__(self, rule: str = "distance", centroids_per_class: int | Sequence[int] = 1, seed: int = 0, *,
                  name: str | None = None, batch_size: int = 512) -> None:
-        if rule not in NC_RULES:
-            raise ValueError(f"rule must be 'distance' (NC-D) or 'uncertainty' (NC-U), got {rule!r}")
+        check_nc_rule(rule)
         self.rule, self.centroids_per_class, self.seed, self.batch_size = rule, centroids_per_class, seed, batch_size
         self.name = name or NC_RULES[rule]
         self.native_name = "distance to the nearest centroid" if rule == "distance" else "uncertainty U"
@@ -332,8 +336,7 @@ class NearestCentroidScorer(FeatureScorer):
 
     def with_rule(self, rule: str, *, name: str | None = None) -> "NearestCentroidScorer":
         """The same fitted centroids (and embedding) under the other rule."""
-        if rule not in NC_RULES:
-            raise ValueError(f"rule must be 'distance' (NC-D) or 'uncertainty' (NC-U), got {rule!r}")
+        check_nc_rule(rule)
         twin = copy.copy(self)
         twin.rule, twin.name = rule, name or NC_RULES[rule]
         twin.native_name = "distance to the nearest centroid" if rule == "distance" else "uncertainty U"
