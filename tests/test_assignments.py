@@ -43,8 +43,8 @@ def test_the_student_version_has_stubs_and_no_hidden_tests_or_answer_keys(releas
     source = nbformat.read(lesson, as_version=4)
     release = nbformat.read(released / "release" / lesson.stem / lesson.name, as_version=4)
     assert (released / "release" / lesson.stem / "glossary.md").exists()
-    assert any(ex in c.get("metadata", {}).get("tags", []) for c in source.cells for ex in ["answer-key"])
-    assert not any("answer-key" in c.metadata.get("tags", []) for c in release.cells)
+    assert any(assignments.ANSWER_KEY_TAG in c.metadata.get("tags", []) for c in source.cells)
+    assert not any(assignments.ANSWER_KEY_TAG in c.metadata.get("tags", []) for c in release.cells)
     text = "\n".join(c.source for c in release.cells)
     assert "BEGIN SOLUTION" not in text and "HIDDEN TESTS" not in text and "assert_correct" not in text
     stubs = [c for c in release.cells if _meta(c).get("solution")]
@@ -53,15 +53,11 @@ def test_the_student_version_has_stubs_and_no_hidden_tests_or_answer_keys(releas
 
 
 def test_autograde_gives_full_marks_to_the_solutions_and_none_to_the_stubs(tmp_path):
-    course = tmp_path / "course"
-    lesson_dir = tmp_path / "exercises"
-    lesson_dir.mkdir()
+    course = assignments.write_course(tmp_path / "course", [])
+    (course / "source" / "exercises").mkdir()
     for lesson in LESSONS:
-        nbformat.write(assignments.exercise_notebook(nbformat.read(lesson, as_version=4)), lesson_dir / lesson.name)
-    assignments.write_course(course, [])
-    (course / "source" / "exercises").mkdir(parents=True)
-    for nb in lesson_dir.iterdir():
-        (course / "source" / "exercises" / nb.name).write_bytes(nb.read_bytes())
+        nbformat.write(assignments.exercise_notebook(nbformat.read(lesson, as_version=4)),
+                       course / "source" / "exercises" / lesson.name)
     assignments.generate(course, ["exercises"])
     for student, make in {"solved": assignments.solved, "unsolved": lambda release, source: release}.items():
         folder = course / "submitted" / student / "exercises"

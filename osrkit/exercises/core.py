@@ -51,12 +51,11 @@ def to_numpy(value: Any) -> Any:
 
 def describe(value: Any, limit: int = 12) -> str:
     """A short printable form of an input or output (first values of a long array)."""
-    if isinstance(value, tuple) and value and isinstance(value[0], (torch.Tensor, np.ndarray, tuple)):
-        return "(" + ", ".join(describe(v, limit) for v in value) + ")"
-    if isinstance(value, (list, tuple)) and value and isinstance(value[0], (np.ndarray, torch.Tensor)):
-        return "[" + ", ".join(describe(v, limit) for v in value) + "]"
+    if isinstance(value, (list, tuple)) and value and isinstance(value[0], (torch.Tensor, np.ndarray, tuple)):
+        inner = ", ".join(describe(v, limit) for v in value)
+        return f"({inner})" if isinstance(value, tuple) else f"[{inner}]"
     if isinstance(value, (torch.Tensor, np.ndarray, list, tuple, float, int, np.number)):
-        arr = to_numpy(value) if not isinstance(value, tuple) else np.asarray(value)
+        arr = np.asarray(to_numpy(value))
         if arr.ndim == 0:
             return f"{arr.item():.6g}" if np.issubdtype(arr.dtype, np.floating) else repr(arr.item())
         text = np.array2string(arr.ravel()[:limit], precision=4, separator=", ", suppress_small=False)
@@ -73,7 +72,7 @@ def compare(expected: Any, got: Any, rtol: float, atol: float) -> str | None:
         if not isinstance(got, (tuple, list)) or len(got) != len(expected):
             return f"expected a tuple of {len(expected)} values, got {type(got).__name__}"
         for i, (e, g) in enumerate(zip(expected, got)):
-            problem = compare(e, to_numpy(g) if not isinstance(g, tuple) else g, rtol, atol)
+            problem = compare(e, g, rtol, atol)
             if problem:
                 return f"value {i} of the tuple: {problem}"
         return None
