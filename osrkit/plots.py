@@ -165,6 +165,28 @@ def plot_confusion(confusion: np.ndarray, labels: Sequence[str], *, column_label
     return fig
 
 
+def update_confusion(ax, confusion: np.ndarray, fmt: str | None = None) -> list:
+    """Show a new matrix of the same shape on axes drawn by :func:`plot_confusion`, in
+    place: the cells' colours and scale, the numbers and their colour (dark on light cells,
+    white on dark, as seaborn picks them). Returns the artists it changed."""
+    from matplotlib.collections import QuadMesh
+    from seaborn.utils import relative_luminance
+
+    confusion = np.asarray(confusion)
+    fmt = fmt or ("d" if np.issubdtype(confusion.dtype, np.integer) else ".2f")
+    texts = [t for t in ax.texts if t is not ax.title]
+    if len(texts) != confusion.size:
+        raise ValueError(f"the axes show {len(texts)} numbers, the new matrix has {confusion.size}")
+    mesh = next(c for c in ax.collections if isinstance(c, QuadMesh))
+    mesh.set_array(confusion.ravel())
+    mesh.set_clim(confusion.min(), confusion.max())
+    mesh.update_scalarmappable()
+    for text, value, color in zip(texts, confusion.ravel(), mesh.get_facecolors()):
+        text.set_text(format(value, fmt))
+        text.set_color(".15" if relative_luminance(color) > .408 else "w")
+    return [mesh, *texts]
+
+
 def plot_image_grid(rows: dict[str, np.ndarray], *, marks: dict[str, np.ndarray] | None = None,
                     col_labels: Sequence[str] | None = None, title: str = "") -> plt.Figure:
     """A grid of grey images, one row per entry of ``rows`` (each (N, 1, H, W) or (N, H, W));

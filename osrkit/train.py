@@ -33,7 +33,8 @@ from typing import Any, Callable, Iterator, Mapping
 import numpy as np
 import torch
 from torch import nn
-from tqdm.auto import tqdm
+
+from .progress import progress_bar
 
 #: ``loss_fn(model, xb, yb)`` returns a scalar loss tensor.
 LossFn = Callable[[nn.Module, torch.Tensor, torch.Tensor], torch.Tensor]
@@ -217,19 +218,6 @@ def _atomic_torch_save(obj, path: Path) -> None:
     finally:
         if os.path.exists(tmp):
             os.remove(tmp)
-
-
-#: Seconds between two redraws of a progress bar. In a notebook every redraw is a kernel
-#: message; at tqdm's default of 0.1 s, a cell that trains several networks sends so many
-#: that the kernel's output queue overflows and drops its final "idle" message (nbval then
-#: fails the cell with "Timeout of 5 seconds exceeded waiting for output").
-PROGRESS_INTERVAL_S = 1.0
-
-
-def progress_bar(iterable=None, **kwargs) -> tqdm:
-    """A ``tqdm.auto`` bar (a widget in Jupyter) that redraws at most once a
-    :data:`PROGRESS_INTERVAL_S`; the one progress bar of osrkit."""
-    return tqdm(iterable, mininterval=PROGRESS_INTERVAL_S, **kwargs)
 
 
 def fit(model: nn.Module, loss_fn: LossFn, X: np.ndarray | torch.Tensor, y: np.ndarray | torch.Tensor, *,

@@ -1,26 +1,30 @@
-"""The shared threshold explorer and the slider panel every lesson widget is built on.
+"""The shared threshold explorers: one rule's (:func:`threshold_explorer`) and several rules'
+(:func:`rule_threshold_explorer`).
 
 Each widget has three layers (DESIGN.md, "Widgets"):
 
 1. a pure function, numbers in → a report of numbers out (tested by pytest);
 2. a draw function, report → matplotlib figure (called plainly after each widget cell,
-   so a headless run still shows the figure);
-3. the ipywidgets wrapper, sliders → (1) and (2) in an Output area (:func:`slider_panel`).
+   so a headless run still shows the figure), built as a :class:`osrkit.explorer.LiveFigure`
+   that the explorer updates in place;
+3. the explorer, controls → (1) and (2) (:class:`osrkit.explorer.Explorer`).
 
-ipywidgets swallows exceptions raised in callbacks, so the panel prints them into the
-output area instead of failing silently. The lessons' own explorers live with their
-method (``osrkit.methods``) or study (``osrkit.studies``).
+The lessons' own explorers live with their method (``osrkit.methods``) or study
+(``osrkit.studies``).
 """
 from __future__ import annotations
 
-import traceback
 from dataclasses import dataclass
 from typing import Callable, Sequence
 
 import matplotlib.pyplot as plt
 import numpy as np
 
+import ipywidgets as w
+from IPython.display import display
+
 from . import metrics, plots
+from .explorer import Explorer, KeyedFigure, LiveFigure, quantile_slider
 
 
 @dataclass
@@ -78,73 +82,80 @@ def threshold_report(y_true: np.ndarray, pred: np.ndarray, novelty: np.ndarray, 
         roc_fpr=fpr, roc_tpr=tpr)
 
 
+def _threshold_line(report: ThresholdReport, native_name: str | None,
+                    to_native: Callable[[np.ndarray], np.ndarray] | None, title: str) -> str:
+    text = (f"threshold {report.threshold:.4g}  |  known accepted {report.known_accepted:.1%}  |  "
+            f"unknown rejected {report.unknown_rejected:.1%}  |  accuracy {report.accuracy:.3f}  |  "
+            f"macro-F1 {report.macro_f1:.3f}")
+    if native_name and to_native is not None:
+        text += f"  |  {native_name} = {float(to_native(np.array([report.threshold]))[0]):.4g}"
+    return f"{title}: {text}" if title else text
+
+
+class ThresholdFigure(LiveFigure):
+    """Histograms with the threshold, ROC with the operating point, confusion matrix; a
+    new threshold moves the line and the point and rewrites the matrix in place."""
+
+    def __init__(self, report: ThresholdReport, y_true: np.ndarray, novelty: np.ndarray, *,
+                 native_name: str | None = None, to_native: Callable[[np.ndarray], np.ndarray] | None = None,
+                 title: str = "") -> None:
+        y_true, novelty = np.asarray(y_true), np.asarray(novelty)
+        unknown = y_true == metrics.UNKNOWN
+        fig, axes = plt.subplots(1, 3, figsize=(14, 4.2))
+        plots.plot_score_histograms(novelty[~unknown], novelty[unknown], report.threshold, ax=axes[0])
+        plots.plot_roc(report.roc_fpr, report.roc_tpr, operating_point=report.operating_point,
+                       auc=report.auroc, ax=axes[1])
+        plots.plot_confusion(report.confusion, report.labels, ax=axes[2], title="at this threshold")
+        self.native_name, self.to_native, self.title, self.axes = native_name, to_native, title, axes
+        self.line, self.point = axes[0].lines[-1], axes[1].lines[-1]
+        fig.suptitle(_threshold_line(report, native_name, to_native, title), fontsize=10)
+        fig.tight_layout()
+        super().__init__(fig, [self.line, self.point, fig._suptitle,
+                               *plots.update_confusion(axes[2], report.confusion)])
+
+    def update(self, report: ThresholdReport) -> bool:
+        self.line.set_xdata([report.threshold, report.threshold])
+        self.point.set_data(*[[v] for v in report.operating_point])
+        plots.update_confusion(self.axes[2], report.confusion)
+        self.fig._suptitle.set_text(_threshold_line(report, self.native_name, self.to_native, self.title))
+        return False
+
+
 def draw_threshold_report(report: ThresholdReport, y_true: np.ndarray, novelty: np.ndarray, *,
                           native_name: str | None = None,
                           to_native: Callable[[np.ndarray], np.ndarray] | None = None,
                           title: str = "") -> plt.Figure:
     """Histograms with the threshold, ROC with the operating point, confusion matrix;
     ``title`` (e.g. the rule's name) leads the line of numbers above them."""
-    y_true, novelty = np.asarray(y_true), np.asarray(novelty)
-    unknown = y_true == metrics.UNKNOWN
-    fig, axes = plt.subplots(1, 3, figsize=(14, 4.2))
-    plots.plot_score_histograms(novelty[~unknown], novelty[unknown], report.threshold, ax=axes[0])
-    plots.plot_roc(report.roc_fpr, report.roc_tpr, operating_point=report.operating_point,
-                   auc=report.auroc, ax=axes[1])
-    plots.plot_confusion(report.confusion, report.labels, ax=axes[2], title="at this threshold")
-    text = (f"threshold {report.threshold:.4g}  |  known accepted {report.known_accepted:.1%}  |  "
-            f"unknown rejected {report.unknown_rejected:.1%}  |  accuracy {report.accuracy:.3f}  |  "
-            f"macro-F1 {report.macro_f1:.3f}")
+    return ThresholdFigure(report, y_true, novelty, native_name=native_name, to_native=to_native, title=title).fig
+
+
+def threshold_numbers(report: ThresholdReport, native_name: str | None = None,
+                      to_native: Callable[[np.ndarray], np.ndarray] | None = None) -> dict[str, str]:
+    """The explorer's printed numbers at one threshold."""
+    numbers = {"threshold": f"{report.threshold:.4g}"}
     if native_name and to_native is not None:
-        text += f"  |  {native_name} = {float(to_native(np.array([report.threshold]))[0]):.4g}"
-    fig.suptitle(f"{title}: {text}" if title else text, fontsize=10)
-    fig.tight_layout()
-    return fig
+        numbers[native_name] = f"{float(to_native(np.array([report.threshold]))[0]):.4g}"
+    numbers.update({"known accepted": f"{report.known_accepted:.1%}", "unknown rejected": f"{report.unknown_rejected:.1%}",
+                    "accuracy": f"{report.accuracy:.3f}", "macro-F1": f"{report.macro_f1:.3f}",
+                    "AUROC": f"{report.auroc:.3f}"})
+    return numbers
 
 
 def threshold_explorer(y_true: np.ndarray, pred: np.ndarray, novelty: np.ndarray, *,
                        class_names: Sequence[str] | None = None, native_name: str | None = None,
                        to_native: Callable[[np.ndarray], np.ndarray] | None = None,
-                       initial: float | None = None):
-    """A threshold slider over the novelty range driving :func:`threshold_report`."""
-    import ipywidgets as w
-
+                       initial: float | None = None) -> Explorer:
+    """A threshold slider over the quantiles of the novelty (:func:`osrkit.explorer.quantile_slider`)
+    driving :func:`threshold_report` (reject novelty > threshold)."""
     novelty = np.asarray(novelty, dtype=np.float64)
-    lo, hi = float(novelty.min()), float(novelty.max())
-    start = float(np.median(novelty)) if initial is None else float(initial)
-    slider = w.FloatSlider(value=start, min=lo, max=hi, step=(hi - lo) / 200 or 1e-3,
-                           description="threshold", readout_format=".4g", continuous_update=False,
-                           layout=w.Layout(width="60%"))
-
-    def draw(threshold: float) -> None:
-        report = threshold_report(y_true, pred, novelty, threshold, class_names=class_names)
-        draw_threshold_report(report, y_true, novelty, native_name=native_name, to_native=to_native)
-
-    return slider_panel([slider], draw)
-
-
-def slider_panel(sliders: list, draw: Callable[..., None]):
-    """Sliders above an Output area; ``draw(*values)`` runs on every change and its
-    errors are printed in the output area (ipywidgets would swallow them)."""
-    import ipywidgets as w
-    from IPython.display import display
-
-    out = w.Output()
-
-    def refresh(_change=None) -> None:
-        with out:
-            out.clear_output(wait=True)
-            try:
-                draw(*[s.value for s in sliders])
-                plt.show()
-            except Exception:  # shown to the student instead of vanishing
-                traceback.print_exc()
-
-    for s in sliders:
-        s.observe(refresh, names="value")
-    refresh()
-    panel = w.VBox([*sliders, out])
-    display(panel)
-    return panel
+    slider = quantile_slider(novelty, value=initial)
+    explorer = Explorer(
+        [slider], lambda t: threshold_report(y_true, pred, novelty, t, class_names=class_names),
+        lambda r: ThresholdFigure(r, y_true, novelty, native_name=native_name, to_native=to_native),
+        lambda r: threshold_numbers(r, native_name, to_native), name="threshold")
+    display(explorer)
+    return explorer
 
 
 def rule_report(choices: dict[str, tuple[np.ndarray, np.ndarray, np.ndarray]], rule: str, percentile: float, *,
@@ -162,25 +173,28 @@ def rule_report(choices: dict[str, tuple[np.ndarray, np.ndarray, np.ndarray]], r
     return threshold_report(y_true, pred, novelty, threshold, class_names=class_names)
 
 
+def _rule_figure(report: ThresholdReport, choices: dict, rule: str) -> ThresholdFigure:
+    y_true, _, novelty = choices[rule]
+    return ThresholdFigure(report, y_true, novelty, title=rule)
+
+
 def draw_rule_report(report: ThresholdReport, choices: dict[str, tuple[np.ndarray, np.ndarray, np.ndarray]],
                      rule: str) -> plt.Figure:
     """:func:`draw_threshold_report` for the chosen rule, titled with its name."""
-    y_true, _, novelty = choices[rule]
-    return draw_threshold_report(report, y_true, novelty, title=rule)
+    return _rule_figure(report, choices, rule).fig
 
 
 def rule_threshold_explorer(choices: dict[str, tuple[np.ndarray, np.ndarray, np.ndarray]], *,
                             class_names: Sequence[str] | None = None, initial: str | None = None,
-                            percentile: float = 50.0):
+                            percentile: float = 50.0) -> Explorer:
     """A dropdown that swaps the rule and a slider over the percentile of its test novelty
     (reject the samples above it), driving :func:`rule_report`."""
-    import ipywidgets as w
-
     rule = w.Dropdown(options=list(choices), value=initial or next(iter(choices)), description="rule")
     slider = w.FloatSlider(value=percentile, min=0.0, max=100.0, step=0.5, description="percentile",
                            readout_format=".1f", continuous_update=False, layout=w.Layout(width="60%"))
-
-    def draw(name: str, pct: float) -> None:
-        draw_rule_report(rule_report(choices, name, pct, class_names=class_names), choices, name)
-
-    return slider_panel([rule, slider], draw)
+    explorer = Explorer(
+        [rule, slider], lambda name, pct: (name, rule_report(choices, name, pct, class_names=class_names)),
+        lambda r: KeyedFigure(lambda name, rep: _rule_figure(rep, choices, name), r),
+        lambda r: {"rule": r[0], **threshold_numbers(r[1])}, name="rule threshold")
+    display(explorer)
+    return explorer

@@ -79,25 +79,37 @@ def test_draw_dae_map_has_four_panels():
     plt.close(fig)
 
 
-def test_widgets_respond_to_slider_changes_without_errors(capsys):
-    panel = widgets.threshold_explorer(Y, PRED, NOV, initial=0.5)
-    slider = panel.children[0]
-    slider.value = 0.25
+def test_widgets_respond_to_slider_changes_without_errors():
+    explorer = widgets.threshold_explorer(Y, PRED, NOV, initial=0.5)
+    slider = explorer.controls[0]
+    assert slider.value == 0.5 and slider.label == "0.5"
+    first = explorer.images[0].value
+    slider.value = slider.options[10][1]                   # the 5% quantile of the scores: 0.13
+    assert explorer.images[0].value != first and "threshold <b>0.13</b>" in explorer.text.value
+    assert not explorer.errors.outputs
     grid = plots.make_grid(1.0, 4)
     parts = _parts(np.zeros(16), np.linspace(-1, 1, 16), np.full((16, 3), 1 / 3))
     known = _parts([0.0, 0.1], [-1.0, 0.5], [[1, 0, 0], [0, 1, 0]])
     explorer = dae.dae_map_explorer(grid, parts, known, np.array([0, 1]), known)
-    for s, value in zip(explorer.children[:3], (100.0, 0.5, 0.9)):
-        s.value = value
-    captured = capsys.readouterr()
-    assert "Traceback" not in captured.out + captured.err
+    alpha, beta, threshold = explorer.controls
+    alpha.value, beta.value = 100.0, min((v for _, v in beta.options), key=lambda v: abs(v - 0.5))
+    threshold.value = min((v for _, v in threshold.options), key=lambda v: abs(v - 0.9))
+    assert not explorer.errors.outputs and "α <b>100</b>" in explorer.text.value
     plt.close("all")
 
 
-def test_widget_errors_are_shown_not_swallowed(capsys):
-    panel = widgets.slider_panel([], lambda: 1 / 0)
-    assert "ZeroDivisionError" in capsys.readouterr().err
-    assert panel.children  # the output area is there
+def test_widget_errors_are_shown_not_swallowed():
+    import ipywidgets as w
+
+    from osrkit.explorer import Explorer
+
+    slider = w.IntSlider(value=1, min=0, max=2)
+    explorer = Explorer([slider], lambda v: 1 / v, lambda r: [], lambda r: {"value": str(r)})
+    assert not explorer.errors.outputs
+    slider.value = 0
+    assert "ZeroDivisionError" in explorer.errors.outputs[0]["text"]
+    slider.value = 2                       # a good value clears the error and shows the numbers
+    assert not explorer.errors.outputs and "0.5" in explorer.text.value
 
 
 def test_fooling_report_by_hand():
@@ -135,9 +147,10 @@ def test_nc_threshold_report_matches_the_rule_at_its_picked_tau_and_refuses_fixe
     fixed = gmvae_protocol.evaluate_rule("EVT", sc, split, threshold=0.5)
     with pytest.raises(ValueError, match="fixed threshold"):
         gmvae_protocol.nc_threshold_report(fixed, split.y_test, split.source_test, 0.5)
-    panel = gmvae_protocol.nc_threshold_explorer({"NC-U": ev, "EVT": fixed}, split.y_test, split.source_test)
-    assert list(panel.children[0].options) == ["NC-U"]
-    panel.children[1].value = 0.3
+    explorer = gmvae_protocol.nc_threshold_explorer({"NC-U": ev, "EVT": fixed}, split.y_test, split.source_test)
+    assert list(explorer.controls[0].options) == ["NC-U"]
+    explorer.controls[1].value = 0.3
+    assert not explorer.errors.outputs and "τ <b>0.300</b>" in explorer.text.value
     plt.close("all")
 
 
@@ -158,8 +171,9 @@ def test_subcluster_report_cross_tabulates_subclusters_and_digits():
     assert rep.purity == pytest.approx(4 / 5)
     fig = subclusters.draw_subcluster_report(rep, model.embed(torch.as_tensor(X)).detach().numpy())
     assert len(fig.axes) == 2
-    panel = subclusters.subcluster_explorer({"even": {1: model, 2: model}}, {"even": X}, {"even": source})
-    panel.children[1].value = 1
+    explorer = subclusters.subcluster_explorer({"even": {1: model, 2: model}}, {"even": X}, {"even": source})
+    explorer.controls[1].value = 1
+    assert not explorer.errors.outputs and "K <b>1</b>" in explorer.text.value
     plt.close("all")
 
 
@@ -177,8 +191,8 @@ def test_rule_report_thresholds_each_rule_at_a_percentile_of_its_own_scores(caps
         widgets.rule_report(choices, "A", 101)
     fig = widgets.draw_rule_report(b, choices, "B")
     assert fig._suptitle.get_text().startswith("B: threshold 40")
-    panel = widgets.rule_threshold_explorer(choices, initial="B", percentile=20)
-    dropdown, slider = panel.children[:2]
+    explorer = widgets.rule_threshold_explorer(choices, initial="B", percentile=20)
+    dropdown, slider = explorer.controls
     dropdown.value, slider.value = "A", 90.0
-    assert "Traceback" not in capsys.readouterr().out
+    assert not explorer.errors.outputs and "rule <b>A</b>" in explorer.text.value
     plt.close("all")

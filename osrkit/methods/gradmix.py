@@ -7,18 +7,20 @@ import math
 from dataclasses import dataclass
 from functools import partial
 
+import ipywidgets as w
 import matplotlib.pyplot as plt
 import numpy as np
 import torch
 import torch.nn.functional as F
+from IPython.display import display
 from torch import nn
 
 from .. import attribution, augment
 from ..data import OpenSetSplit, known_labels
+from ..explorer import Explorer, LiveFigure
 from ..nets import ResNet18Encoder
 from ..scoring import FeatureScorer, Scorer, as_features
 from ..train import fit, model_device, seed_everything
-from ..widgets import slider_panel
 from .base import Method, MethodConfig
 
 
@@ -276,34 +278,65 @@ def gradmix_step(model, X: np.ndarray, gamma: float, layer: int | None = None, *
                        mixed.detach().cpu().numpy(), g)
 
 
+class GradMixStepFigure(LiveFigure):
+    """Rows: the view, its map with the peak (star), the mixed view; a new γ or layer
+    redraws the maps, the stars and the mixed views in place (the views stay)."""
+
+    def __init__(self, step: GradMixStep, *, max_images: int = 6) -> None:
+        n = min(max_images, len(step.views))
+        fig, axes = plt.subplots(3, n, figsize=(1.8 * n, 5.6), squeeze=False)
+        self.maps, self.stars, self.mixed = [], [], []
+        for i in range(n):
+            img = step.views[i].transpose(1, 2, 0).squeeze()
+            axes[0, i].imshow(img, cmap="gray", vmin=0, vmax=1)
+            axes[1, i].imshow(img, cmap="gray", vmin=0, vmax=1)
+            self.maps.append(axes[1, i].imshow(step.maps[i], cmap="jet", alpha=0.5, vmin=0, vmax=1))
+            self.stars.append(axes[1, i].scatter([step.peaks[i, 1]], [step.peaks[i, 0]], marker="*", s=120, c="white",
+                                                 edgecolors="k"))
+            self.mixed.append(axes[2, i].imshow(step.mixed[i].transpose(1, 2, 0).squeeze(), cmap="gray", vmin=0, vmax=1))
+            for row in range(3):
+                axes[row, i].set_xticks([])
+                axes[row, i].set_yticks([])
+        for row, name in enumerate(("view", "LayerCAM + peak", self._mixed_label(step))):
+            axes[row, 0].set_ylabel(name, fontsize=9)
+        self.label = axes[2, 0].yaxis.label
+        fig.tight_layout()
+        super().__init__(fig, [*self.maps, *self.stars, *self.mixed, self.label])
+
+    @staticmethod
+    def _mixed_label(step: GradMixStep) -> str:
+        return f"GradMix, γ = {step.gamma:.2f}"
+
+    def update(self, step: GradMixStep) -> bool:
+        for i, (heat, star, mixed) in enumerate(zip(self.maps, self.stars, self.mixed)):
+            heat.set_data(step.maps[i])
+            star.set_offsets([[step.peaks[i, 1], step.peaks[i, 0]]])
+            mixed.set_data(step.mixed[i].transpose(1, 2, 0).squeeze())
+        self.label.set_text(self._mixed_label(step))
+        return False
+
+
 def draw_gradmix_step(step: GradMixStep, *, max_images: int = 6) -> plt.Figure:
     """Rows: the view, its map with the peak (star), the mixed view."""
-    n = min(max_images, len(step.views))
-    fig, axes = plt.subplots(3, n, figsize=(1.8 * n, 5.6), squeeze=False)
-    for i in range(n):
-        img = step.views[i].transpose(1, 2, 0).squeeze()
-        axes[0, i].imshow(img, cmap="gray", vmin=0, vmax=1)
-        axes[1, i].imshow(img, cmap="gray", vmin=0, vmax=1)
-        axes[1, i].imshow(step.maps[i], cmap="jet", alpha=0.5, vmin=0, vmax=1)
-        axes[1, i].scatter([step.peaks[i, 1]], [step.peaks[i, 0]], marker="*", s=120, c="white", edgecolors="k")
-        axes[2, i].imshow(step.mixed[i].transpose(1, 2, 0).squeeze(), cmap="gray", vmin=0, vmax=1)
-        for row in range(3):
-            axes[row, i].set_xticks([])
-            axes[row, i].set_yticks([])
-    for row, name in enumerate(("view", "LayerCAM + peak", f"GradMix, γ = {step.gamma:.2f}")):
-        axes[row, 0].set_ylabel(name, fontsize=9)
-    fig.tight_layout()
-    return fig
+    return GradMixStepFigure(step, max_images=max_images).fig
 
 
-def gradmix_explorer(model, X: np.ndarray):
+def gradmix_numbers(step: GradMixStep) -> dict[str, str]:
+    """The GradMix explorer's printed numbers: γ, the patch side and where the peaks are."""
+    side = max(1, int(round(step.gamma * step.views.shape[-1])))
+    return {"γ": f"{step.gamma:.2f}", "patch": f"{side}×{side} px",
+            "peaks (row, col)": " ".join(f"({r},{c})" for r, c in step.peaks[:6])}
+
+
+def gradmix_explorer(model, X: np.ndarray) -> Explorer:
     """Sliders for γ and the layer (or all layers) driving :func:`gradmix_step`."""
-    import ipywidgets as w
-
     options = [("all layers", None)] + [(f"layer {i}", i) for i in range(len(model.attribution_layers()))]
     gamma = w.FloatSlider(value=0.3, min=0.1, max=0.5, step=0.05, description="γ", continuous_update=False)
     layer = w.Dropdown(options=options, value=None, description="layer")
-    return slider_panel([gamma, layer], lambda g, lay: draw_gradmix_step(gradmix_step(model, X, g, lay)))
+    explorer = Explorer([gamma, layer], lambda g, lay: gradmix_step(model, X, g, lay), GradMixStepFigure,
+                        gradmix_numbers, name="GradMix")
+    display(explorer)
+    return explorer
 
 
 def _train_and_score(task: OpenSetSplit, config: GradMixConfig, *, seed: int, device: str, cache_dir: str | None,

@@ -25,14 +25,15 @@ from typing import Callable, Protocol, Sequence
 import matplotlib.pyplot as plt
 import numpy as np
 import torch
+from IPython.display import display
 from torch import nn
 
 from .. import metrics, plots
 from ..data import OpenSetSplit
 from ..methods import cool, dae, softmax
 from ..scoring import MaxSoftmaxScorer, Scorer
+from ..explorer import Explorer, LiveFigure, logit_slider
 from ..train import make_optimizer, model_device, progress_bar
-from ..widgets import slider_panel
 
 
 class FoolingTarget(Protocol):
@@ -358,35 +359,83 @@ def fooling_report(test_correct: dict[str, np.ndarray], test_confidence: dict[st
     return FoolingReport(threshold, acc, {k: float(v.mean()) for k, v in passing.items()}, passing)
 
 
+class FoolingBarsFigure(LiveFigure):
+    """Bars of thresholded accuracy and fooled fraction per model; a new threshold sets
+    the bars' heights and the title in place."""
+
+    def __init__(self, report: FoolingReport) -> None:
+        names = list(report.thresholded_accuracy)
+        fig, ax = plt.subplots(figsize=(7, 3))
+        pos = np.arange(len(names))
+        self.names = names
+        self.accuracy = ax.bar(pos - 0.2, [report.thresholded_accuracy[n] for n in names], 0.4,
+                               label="thresholded accuracy (test digits)")
+        self.fooled = ax.bar(pos + 0.2, [report.fooled.get(n, np.nan) for n in names], 0.4,
+                             label="fooling images passing", color=plots.CLASS_COLORS[1])
+        ax.set_xticks(pos, names)
+        ax.set_ylim(0, 1.05)
+        self.title = ax.set_title(f"confidence threshold {report.threshold:.3f}", fontsize=10)
+        ax.legend(fontsize=8, loc="lower left")
+        fig.tight_layout()
+        super().__init__(fig, [*self.accuracy, *self.fooled, self.title])
+
+    def update(self, report: FoolingReport) -> bool:
+        for bar, name in zip(self.accuracy, self.names):
+            bar.set_height(report.thresholded_accuracy[name])
+        for bar, name in zip(self.fooled, self.names):
+            bar.set_height(report.fooled.get(name, np.nan))
+        self.title.set_text(f"confidence threshold {report.threshold:.3f}")
+        return False
+
+
+class FoolingImagesFigure(LiveFigure):
+    """The fooling images, those that pass the threshold framed (their frames redrawn in place)."""
+
+    FRAME = "#D55E00"
+
+    def __init__(self, report: FoolingReport, fooling_images: dict[str, np.ndarray]) -> None:
+        fig = plots.plot_image_grid(fooling_images, marks=report.passing,
+                                    title="fooling images (framed: pass the threshold)")
+        rows = fig.axes[0].get_gridspec().nrows
+        cols = len(fig.axes) // rows
+        self.frames = {name: [list(fig.axes[r * cols + c].spines.values()) for c in range(len(fooling_images[name]))]
+                       for r, name in enumerate(fooling_images)}
+        super().__init__(fig, [side for per_row in self.frames.values() for sides in per_row for side in sides])
+
+    def update(self, report: FoolingReport) -> bool:
+        for name, per_image in self.frames.items():
+            for sides, passing in zip(per_image, report.passing[name]):
+                for side in sides:
+                    side.set_color(self.FRAME if passing else "black")
+                    side.set_linewidth(3 if passing else 0.8)
+        return False
+
+
 def draw_fooling_report(report: FoolingReport, fooling_images: dict[str, np.ndarray]) -> plt.Figure:
     """Bars of thresholded accuracy and fooled fraction per model, then the fooling
     images with those that pass framed."""
-    names = list(report.thresholded_accuracy)
-    fig, ax = plt.subplots(figsize=(7, 3))
-    pos = np.arange(len(names))
-    ax.bar(pos - 0.2, [report.thresholded_accuracy[n] for n in names], 0.4, label="thresholded accuracy (test digits)")
-    ax.bar(pos + 0.2, [report.fooled.get(n, np.nan) for n in names], 0.4, label="fooling images passing",
-           color=plots.CLASS_COLORS[1])
-    ax.set_xticks(pos, names)
-    ax.set_ylim(0, 1.05)
-    ax.set_title(f"confidence threshold {report.threshold:.3f}", fontsize=10)
-    ax.legend(fontsize=8, loc="lower left")
-    fig.tight_layout()
-    plots.plot_image_grid(fooling_images, marks=report.passing,
-                          title="fooling images (framed: pass the threshold)")
+    fig = FoolingBarsFigure(report).fig
+    FoolingImagesFigure(report, fooling_images)
     return fig
+
+
+def fooling_numbers(report: FoolingReport) -> dict[str, str]:
+    """The fooling explorer's printed numbers: per model, thresholded accuracy and fooled share."""
+    numbers = {"threshold": f"{report.threshold:.4g}"}
+    for name, acc in report.thresholded_accuracy.items():
+        numbers[f"{name} accuracy"] = f"{acc:.3f}"
+        if name in report.fooled:
+            numbers[f"{name} fooled"] = f"{report.fooled[name]:.0%}"
+    return numbers
 
 
 def fooling_explorer(test_correct: dict[str, np.ndarray], test_confidence: dict[str, np.ndarray],
                      fooling_confidence: dict[str, np.ndarray], fooling_images: dict[str, np.ndarray],
-                     threshold: float = 0.9):
-    """A confidence-threshold slider driving :func:`fooling_report`."""
-    import ipywidgets as w
-
-    slider = w.FloatSlider(value=threshold, min=0.5, max=0.999, step=0.001, description="threshold",
-                           readout_format=".3f", continuous_update=False, layout=w.Layout(width="60%"))
-
-    def draw(t: float) -> None:
-        draw_fooling_report(fooling_report(test_correct, test_confidence, fooling_confidence, t), fooling_images)
-
-    return slider_panel([slider], draw)
+                     threshold: float = 0.9) -> Explorer:
+    """A confidence-threshold slider (a logit scale from 0.5 to 0.999) driving :func:`fooling_report`."""
+    slider = logit_slider(value=threshold, low=0.5, high=0.999, description="threshold")
+    explorer = Explorer(
+        [slider], lambda t: fooling_report(test_correct, test_confidence, fooling_confidence, t),
+        lambda r: [FoolingBarsFigure(r), FoolingImagesFigure(r, fooling_images)], fooling_numbers, name="fooling")
+    display(explorer)
+    return explorer

@@ -13,14 +13,16 @@ from __future__ import annotations
 from dataclasses import dataclass
 from typing import Sequence
 
+import ipywidgets as w
 import matplotlib.pyplot as plt
 import numpy as np
+from IPython.display import display
 
 from .. import data, metrics, plots
 from ..data import OpenSetSplit
+from ..explorer import Explorer, KeyedFigure, LiveFigure
 from ..methods import crosr, gmvae
 from ..scoring import Scorer
-from ..widgets import slider_panel
 
 
 #: The open-set tasks of paper 000 §5 on grey images: known classes (a tuple is one class
@@ -173,28 +175,56 @@ def nc_threshold_report(evaluation, y_test: np.ndarray, source_test: np.ndarray,
         labels=names + ["unknown"])
 
 
+def _nc_title(report: NCThresholdReport, evaluation) -> str:
+    return (f"{evaluation.name}: τ = {report.tau:.3f}  |  validation F1 {report.val_f1:.3f}  |  "
+            f"test macro-F1 {report.test_macro_f1:.3f}  |  mean over Q {np.mean(report.f1_by_q):.3f}")
+
+
+class NCThresholdFigure(LiveFigure):
+    """Validation F1 against τ (picked τ dashed, this τ dotted), test F1 against Q at this τ
+    and at the picked one, and the test confusion matrix at this τ; a new τ moves the
+    dotted line and rewrites the F1 curve, its legend and the matrix in place."""
+
+    def __init__(self, report: NCThresholdReport, evaluation) -> None:
+        fig, axes = plt.subplots(1, 3, figsize=(14, 4.2))
+        plots.plot_validation_f1(evaluation.val_tau, evaluation.val_f1, picked=evaluation.picked_tau,
+                                 current=report.tau, ax=axes[0], label=evaluation.name)
+        plots.plot_f1_versus_unknowns({f"τ = {report.tau:.2f}": report.f1_by_q,
+                                       f"picked τ = {evaluation.picked_tau:.2f}": evaluation.f1_by_q}, ax=axes[1])
+        plots.plot_confusion(report.confusion, report.labels, ax=axes[2], title="test, all unknown classes")
+        self.evaluation, self.axes = evaluation, axes
+        self.current, self.curve, self.legend = axes[0].lines[-1], axes[1].lines[0], axes[1].get_legend()
+        fig.suptitle(_nc_title(report, evaluation), fontsize=10)
+        fig.tight_layout()
+        super().__init__(fig, [self.current, self.curve, self.legend, fig._suptitle,
+                               *plots.update_confusion(axes[2], report.confusion)])
+
+    def update(self, report: NCThresholdReport) -> bool:
+        self.current.set_xdata([report.tau, report.tau])
+        self.curve.set_ydata(report.f1_by_q)
+        self.legend.get_texts()[0].set_text(f"τ = {report.tau:.2f} (mean {np.mean(report.f1_by_q):.2f})")  # as drawn
+        plots.update_confusion(self.axes[2], report.confusion)
+        self.fig._suptitle.set_text(_nc_title(report, self.evaluation))
+        return False
+
+
 def draw_nc_threshold_report(report: NCThresholdReport, evaluation) -> plt.Figure:
     """Validation F1 against τ (picked τ dashed, this τ dotted), test F1 against Q at this τ
     and at the picked one, and the test confusion matrix at this τ."""
-    fig, axes = plt.subplots(1, 3, figsize=(14, 4.2))
-    plots.plot_validation_f1(evaluation.val_tau, evaluation.val_f1, picked=evaluation.picked_tau,
-                             current=report.tau, ax=axes[0], label=evaluation.name)
-    plots.plot_f1_versus_unknowns({f"τ = {report.tau:.2f}": report.f1_by_q,
-                                   f"picked τ = {evaluation.picked_tau:.2f}": evaluation.f1_by_q}, ax=axes[1])
-    plots.plot_confusion(report.confusion, report.labels, ax=axes[2], title="test, all unknown classes")
-    fig.suptitle(f"{evaluation.name}: τ = {report.tau:.3f}  |  validation F1 {report.val_f1:.3f}  |  "
-                 f"test macro-F1 {report.test_macro_f1:.3f}  |  mean over Q {np.mean(report.f1_by_q):.3f}",
-                 fontsize=10)
-    fig.tight_layout()
-    return fig
+    return NCThresholdFigure(report, evaluation).fig
+
+
+def nc_threshold_numbers(report: NCThresholdReport, rule: str) -> dict[str, str]:
+    """The NC threshold explorer's printed numbers."""
+    return {"rule": rule, "τ": f"{report.tau:.3f}", "validation F1": f"{report.val_f1:.3f}",
+            "test macro-F1": f"{report.test_macro_f1:.3f}", "mean over Q": f"{np.mean(report.f1_by_q):.3f}"}
 
 
 def nc_threshold_explorer(evaluations: dict, y_test: np.ndarray, source_test: np.ndarray, *,
-                          class_names: Sequence[str] | None = None):
+                          class_names: Sequence[str] | None = None) -> Explorer:
     """A rule selector (NC-D, NC-U, …) and a normalised-τ slider driving
-    :func:`nc_threshold_report`."""
-    import ipywidgets as w
-
+    :func:`nc_threshold_report`. τ is already a normalised scale (0: every validation
+    sample rejected, 1: every one accepted), so the slider steps evenly over [0, 1]."""
     names = [n for n, e in evaluations.items() if e.val_tau is not None]
     if not names:
         raise ValueError("no validation-thresholded rule to explore")
@@ -202,8 +232,11 @@ def nc_threshold_explorer(evaluations: dict, y_test: np.ndarray, source_test: np
     slider = w.FloatSlider(value=evaluations[names[0]].picked_tau, min=0.0, max=1.0, step=0.005, description="τ",
                            readout_format=".3f", continuous_update=False, layout=w.Layout(width="60%"))
 
-    def draw(name: str, tau: float) -> None:
-        ev = evaluations[name]
-        draw_nc_threshold_report(nc_threshold_report(ev, y_test, source_test, tau, class_names=class_names), ev)
+    def compute(name: str, tau: float) -> tuple[str, NCThresholdReport]:
+        return name, nc_threshold_report(evaluations[name], y_test, source_test, tau, class_names=class_names)
 
-    return slider_panel([rule, slider], draw)
+    explorer = Explorer([rule, slider], compute,
+                        lambda r: KeyedFigure(lambda name, rep: NCThresholdFigure(rep, evaluations[name]), r),
+                        lambda r: nc_threshold_numbers(r[1], r[0]), name="NC threshold")
+    display(explorer)
+    return explorer

@@ -29,16 +29,18 @@ from __future__ import annotations
 
 from dataclasses import dataclass, field
 
+import ipywidgets as w
 import matplotlib.pyplot as plt
 import numpy as np
 import torch
+from IPython.display import display
 from torch import nn
 
 from .. import plots
+from ..explorer import Explorer, KeyedFigure, LiveFigure
 from ..methods.gmvae import GMVAELoss, SupervisedGMVAE
 from ..scoring import embedder
 from ..train import fit, model_device, progress_bar, resolve_device, seed_everything
-from ..widgets import slider_panel
 
 
 def covering_drop(reconstruction_a: np.ndarray, covering_a: np.ndarray, reconstruction_b: np.ndarray,
@@ -269,34 +271,51 @@ def subcluster_report(model, X: np.ndarray, source: np.ndarray) -> SubclusterRep
     return SubclusterReport(k, assignment, table, rows, float(table.max(0).sum() / max(len(source), 1)))
 
 
+class SubclusterFigure(LiveFigure):
+    """The class's latent µ(x) in 2-D (PCA) coloured by subcluster, and the table; one
+    figure per (class, K), drawn once (the explorer keeps one per choice)."""
+
+    def __init__(self, report: SubclusterReport, features: np.ndarray, *, title: str = "") -> None:
+        fig, axes = plt.subplots(1, 2, figsize=(10, 4), gridspec_kw={"width_ratios": [1.3, 1]})
+        plots.plot_embedding(features, report.assignment, names=[f"subcluster {j}" for j in range(report.subclusters)],
+                             ax=axes[0], title=title or f"K = {report.subclusters}")
+        axes[1].axis("off")
+        cells = [[str(v) for v in row] for row in report.table]
+        tab = axes[1].table(cellText=cells, rowLabels=[f"digit {r}" for r in report.row_labels],
+                            colLabels=[f"sub {j}" for j in range(report.subclusters)], loc="center")
+        tab.scale(1, 1.6)
+        axes[1].set_title(f"images per subcluster (purity {report.purity:.2f})", fontsize=10)
+        fig.tight_layout()
+        super().__init__(fig)
+
+    def update(self, report: SubclusterReport) -> bool:
+        return False                     # the same (class, K) always draws the same figure
+
+
 def draw_subcluster_report(report: SubclusterReport, features: np.ndarray, *, title: str = "") -> plt.Figure:
     """The class's latent µ(x) in 2-D (PCA) coloured by subcluster, and the table."""
-    fig, axes = plt.subplots(1, 2, figsize=(10, 4), gridspec_kw={"width_ratios": [1.3, 1]})
-    plots.plot_embedding(features, report.assignment, names=[f"subcluster {j}" for j in range(report.subclusters)], ax=axes[0],
-                         title=title or f"K = {report.subclusters}")
-    axes[1].axis("off")
-    cells = [[str(v) for v in row] for row in report.table]
-    tab = axes[1].table(cellText=cells, rowLabels=[f"digit {r}" for r in report.row_labels],
-                        colLabels=[f"sub {j}" for j in range(report.subclusters)], loc="center")
-    tab.scale(1, 1.6)
-    axes[1].set_title(f"images per subcluster (purity {report.purity:.2f})", fontsize=10)
-    fig.tight_layout()
-    return fig
+    return SubclusterFigure(report, features, title=title).fig
 
 
-def subcluster_explorer(models: dict, images: dict, sources: dict):
+def subcluster_explorer(models: dict, images: dict, sources: dict) -> Explorer:
     """Pick a class and a K: the single-class GMVAE trained with that K (from
     :func:`subcluster_curves`) shows its subclusters."""
-    import ipywidgets as w
-
     classes = list(models)
     cls = w.Dropdown(options=classes, value=classes[0], description="class")
     ks = sorted(models[classes[0]])
     k = w.SelectionSlider(options=ks, value=ks[min(1, len(ks) - 1)], description="K")
 
-    def draw(name: str, k_value: int) -> None:
+    def compute(name: str, k_value: int):
         model = models[name][k_value]
-        report = subcluster_report(model, images[name], sources[name])
-        draw_subcluster_report(report, embedder(model)(images[name]), title=f"{name}, K = {k_value}")
+        return (name, k_value), (subcluster_report(model, images[name], sources[name]),
+                                 embedder(model)(images[name]))
 
-    return slider_panel([cls, k], draw)
+    def make(key, report_features) -> SubclusterFigure:
+        report, features = report_features
+        return SubclusterFigure(report, features, title=f"{key[0]}, K = {key[1]}")
+
+    explorer = Explorer([cls, k], compute, lambda r: KeyedFigure(make, r),
+                        lambda r: {"class": r[0][0], "K": str(r[0][1]), "purity": f"{r[1][0].purity:.2f}"},
+                        name="subclusters")
+    display(explorer)
+    return explorer

@@ -5,17 +5,19 @@ from __future__ import annotations
 from dataclasses import dataclass
 from typing import Sequence
 
+import ipywidgets as w
 import matplotlib.pyplot as plt
 import numpy as np
 import torch
+from IPython.display import display
 
 from ... import metrics
 from ...data import OpenSetSplit
 from ...evaluation import evaluate
+from ...explorer import Explorer, LiveFigure
 from ...plots import CLASS_COLORS
 from ...scoring import Scorer
 from ...train import model_device
-from ...widgets import slider_panel
 from .rules import CounterfactualScorer, training_threshold
 from .space import OPERATIONS, Architecture, edge_mask, reachable
 from .vae import OpenSetVAE, image_distances
@@ -109,41 +111,78 @@ def counterfactual_view(model: OpenSetVAE, x: np.ndarray) -> CounterfactualView:
                               int(model.classifier(mu_u).argmax(1)[0]))
 
 
+class CounterfactualFigure(LiveFigure):
+    """One row per image: the input, then its decode with each class mean, titled with the
+    distance; the nearest decode (the NAS-OSR score) framed. With one row, a new image
+    redraws the images, titles and frames in place."""
+
+    FRAME = "#D55E00"
+
+    def __init__(self, views: dict[str, CounterfactualView], class_names: Sequence[str]) -> None:
+        self.class_names = class_names
+        n_cols = 1 + len(class_names)
+        fig, axes = plt.subplots(len(views), n_cols, figsize=(1.25 * n_cols, 1.5 * len(views) + 0.3), squeeze=False)
+        for row, (label, view) in enumerate(views.items()):
+            for col, img in enumerate([view.image] + list(view.decodes)):
+                axes[row, col].imshow(self._image(img), cmap="gray", vmin=0, vmax=1)
+                axes[row, col].set_xticks([])
+                axes[row, col].set_yticks([])
+            self.axes = axes[row]
+            self._label(label, view)
+        fig.tight_layout()
+        first = axes[0]
+        super().__init__(fig, [*(ax.images[0] for ax in first), *(ax.title for ax in first), first[0].yaxis.label,
+                               *(side for ax in first[1:] for side in ax.spines.values())])
+        self.axes = first
+
+    @staticmethod
+    def _image(img: np.ndarray) -> np.ndarray:
+        return np.asarray(img).transpose(1, 2, 0).squeeze()
+
+    def _label(self, label: str, view: CounterfactualView) -> None:
+        """Titles, the row label and the frame of the nearest decode on ``self.axes``."""
+        best = int(view.distances.argmin())
+        self.axes[0].set_ylabel(label, fontsize=9)
+        self.axes[0].set_title(f"input → {self.class_names[view.predicted]}", fontsize=8)
+        for col, ax in enumerate(self.axes[1:]):
+            ax.set_title(f"µ of {self.class_names[col]}: {view.distances[col]:.2f}", fontsize=8)
+            for side in ax.spines.values():
+                side.set_color(self.FRAME if col == best else "black")
+                side.set_linewidth(3 if col == best else 0.8)
+
+    def update(self, views: dict[str, CounterfactualView]) -> bool:
+        (label, view), = views.items()
+        for ax, img in zip(self.axes, [view.image] + list(view.decodes)):
+            ax.images[0].set_data(self._image(img))
+        self._label(label, view)
+        return False
+
+
 def plot_counterfactuals(views: dict[str, CounterfactualView], class_names: Sequence[str]) -> plt.Figure:
     """One row per image: the input, then its decode with each class mean, titled with the
     distance; the nearest decode (the NAS-OSR score) framed."""
-    n_cols = 1 + len(class_names)
-    fig, axes = plt.subplots(len(views), n_cols, figsize=(1.25 * n_cols, 1.5 * len(views) + 0.3), squeeze=False)
-    for row, (label, view) in enumerate(views.items()):
-        best = int(view.distances.argmin())
-        images = [view.image] + list(view.decodes)
-        for col, img in enumerate(images):
-            ax = axes[row, col]
-            ax.imshow(np.asarray(img).transpose(1, 2, 0).squeeze(), cmap="gray", vmin=0, vmax=1)
-            ax.set_xticks([])
-            ax.set_yticks([])
-            if col == 0:
-                ax.set_ylabel(label, fontsize=9)
-                ax.set_title(f"input → {class_names[view.predicted]}", fontsize=8)
-            else:
-                ax.set_title(f"µ of {class_names[col - 1]}: {view.distances[col - 1]:.2f}", fontsize=8)
-                if col - 1 == best:
-                    for side in ax.spines.values():
-                        side.set_color("#D55E00")
-                        side.set_linewidth(3)
-    fig.tight_layout()
-    return fig
+    return CounterfactualFigure(views, class_names).fig
 
 
-def counterfactual_explorer(model: OpenSetVAE, task: OpenSetSplit, class_names: Sequence[str]):
+def counterfactual_numbers(views: dict[str, CounterfactualView], class_names: Sequence[str]) -> dict[str, str]:
+    """The counterfactual explorer's printed numbers: the image, the prediction and the NAS-OSR score."""
+    (label, view), = views.items()
+    best = int(view.distances.argmin())
+    return {"image": label, "predicted": str(class_names[view.predicted]), "nearest decode": str(class_names[best]),
+            "score min distance": f"{view.distances[best]:.3f}"}
+
+
+def counterfactual_explorer(model: OpenSetVAE, task: OpenSetSplit, class_names: Sequence[str]) -> Explorer:
     """A slider over the test images driving :func:`counterfactual_view` (label in the
     row title: the known digit, or "unknown")."""
-    import ipywidgets as w
-
     index = w.IntSlider(value=0, min=0, max=len(task.y_test) - 1, description="test image", continuous_update=False,
                         layout=w.Layout(width="60%"))
-    return slider_panel([index], lambda i: plot_counterfactuals({image_label(task, i): counterfactual_view(
-        model, task.X_test[i])}, class_names))
+    explorer = Explorer(
+        [index], lambda i: {image_label(task, i): counterfactual_view(model, task.X_test[i])},
+        lambda views: CounterfactualFigure(views, class_names), lambda views: counterfactual_numbers(views, class_names),
+        name="counterfactuals")
+    display(explorer)
+    return explorer
 
 
 def image_label(task: OpenSetSplit, index: int) -> str:

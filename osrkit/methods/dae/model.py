@@ -1,7 +1,6 @@
 """The denoising-autoencoder confidence of Spigler (paper 004): a classifier whose top hidden
 layer also feeds a decoder, and the confidence c̃(x) = exp(−α/D·‖r(x) − x‖²)·Γ(x) that
-accepts only inputs near the training data (eq. 3–6); lesson 01's map explorer and the
-fooling target of lesson 02.
+accepts only inputs near the training data (eq. 3–6), and the fooling target of lesson 02.
 """
 from __future__ import annotations
 
@@ -14,12 +13,11 @@ import torch
 import torch.nn.functional as F
 from torch import nn
 
-from .. import metrics, nets, plots
-from ..data import OpenSetSplit
-from ..scoring import ConfidenceScorer, Scorer
-from ..train import model_device, seed_everything
-from ..widgets import slider_panel
-from .base import AdamConfig, Method, train_network
+from ... import metrics, nets, plots
+from ...data import OpenSetSplit
+from ...scoring import ConfidenceScorer, Scorer
+from ...train import model_device, seed_everything
+from ..base import AdamConfig, Method, train_network
 
 
 class DAEClassifier(nn.Module):
@@ -333,98 +331,6 @@ class DAETarget:
             conf[check] = upper[check] * torch.where(gamma > 0, torch.exp(-self.beta * gamma.clamp(min=0)),
                                                      torch.ones_like(gamma))
         return loss, conf
-
-
-@dataclass
-class DAEMapReport:
-    """The dAE confidence over a 2D grid and its test metrics at (α, β, threshold)."""
-
-    alpha: float
-    beta: float
-    threshold: float                 # on the confidence c̃: accept when c̃ >= threshold
-    reconstruction_grid: np.ndarray  # exp(−α/D‖r(x)−x‖²)
-    gate_grid: np.ndarray            # Γ(x)
-    confidence_grid: np.ndarray      # c̃(x)
-    scaled_probs_grid: np.ndarray    # ỹ = c̃(x)·y
-    auroc: float                     # known test points vs background, novelty 1 − c̃
-    known_accepted: float
-    unknown_rejected: float
-    accuracy: float                  # thresholded accuracy on known + background points
-
-    def summary(self) -> dict[str, float]:
-        return {"alpha": self.alpha, "beta": self.beta, "threshold": self.threshold, "AUROC": self.auroc,
-                "known accepted": self.known_accepted, "unknown rejected": self.unknown_rejected,
-                "accuracy": self.accuracy}
-
-
-def dae_map_report(grid_parts: DAEComponents, known_parts: DAEComponents, known_labels: np.ndarray,
-                   unknown_parts: DAEComponents, alpha: float, beta: float, threshold: float) -> DAEMapReport:
-    """Recompute the confidence maps and metrics for new α, β and threshold from
-    precomputed components (no network pass: instant for sliders)."""
-    c_known = dae_confidence(known_parts.sq_error, known_parts.gamma, alpha, beta)
-    c_unknown = dae_confidence(unknown_parts.sq_error, unknown_parts.gamma, alpha, beta)
-    recon_grid = reconstruction_confidence(grid_parts.sq_error, alpha)
-    gate_grid = curvature_gate(grid_parts.gamma, beta)
-    c_grid = recon_grid * gate_grid  # eq. 3
-    y_all = np.concatenate([np.asarray(known_labels), np.full(len(c_unknown), metrics.UNKNOWN)])
-    pred_all = np.concatenate([known_parts.probs.argmax(1), unknown_parts.probs.argmax(1)])
-    novelty_all = 1.0 - np.concatenate([c_known, c_unknown])
-    novelty_threshold = 1.0 - float(threshold)
-    return DAEMapReport(
-        alpha=float(alpha), beta=float(beta), threshold=float(threshold),
-        reconstruction_grid=recon_grid,
-        gate_grid=gate_grid,
-        confidence_grid=c_grid,
-        scaled_probs_grid=grid_parts.probs * c_grid[:, None],
-        auroc=metrics.auroc(1.0 - c_known, 1.0 - c_unknown),
-        known_accepted=float(np.mean(c_known >= threshold)),
-        unknown_rejected=float(np.mean(c_unknown < threshold)),
-        accuracy=metrics.thresholded_accuracy(y_all, pred_all, novelty_all, novelty_threshold))
-
-
-def draw_dae_map(grid: plots.Grid, report: DAEMapReport, X_known: np.ndarray | None = None,
-                 X_unknown: np.ndarray | None = None) -> plt.Figure:
-    """Four panels: raw reconstruction confidence, Γ, c̃ with the threshold contour,
-    and the scaled labels ỹ (paper 004 Fig. 2B and 2D)."""
-    fig, axes = plt.subplots(1, 4, figsize=(16, 4.3))
-    plots.plot_map(grid, report.reconstruction_grid, ax=axes[0], title="exp(−α/D‖r(x)−x‖²)")
-    plots.plot_map(grid, report.gate_grid, ax=axes[1], title="Γ(x) (curvature gate)")
-    plots.plot_map(grid, report.confidence_grid, ax=axes[2], title="confidence c̃(x) = product")
-    axes[2].contour(grid.xs, grid.ys, grid.as_image(report.confidence_grid), levels=[report.threshold],
-                    colors=["#D55E00"], linewidths=1.5)
-    plots.plot_labels(grid, report.scaled_probs_grid, ax=axes[3], title="scaled labels ỹ = c̃(x)·y")
-    if X_unknown is not None:
-        axes[3].scatter(X_unknown[:, 0], X_unknown[:, 1], s=1, c=plots.UNKNOWN_COLOR, alpha=0.5)
-    if X_known is not None:
-        axes[3].scatter(X_known[:, 0], X_known[:, 1], s=1, c="k", alpha=0.3)
-    fig.suptitle(f"α = {report.alpha:g}, β = {report.beta:g}, threshold c̃ ≥ {report.threshold:.2f}:  "
-                 f"AUROC {report.auroc:.3f}  |  known accepted {report.known_accepted:.1%}  |  "
-                 f"background rejected {report.unknown_rejected:.1%}  |  accuracy {report.accuracy:.3f}",
-                 fontsize=10)
-    fig.tight_layout()
-    return fig
-
-
-def dae_map_explorer(grid: plots.Grid, grid_parts: DAEComponents, known_parts: DAEComponents,
-                     known_labels: np.ndarray, unknown_parts: DAEComponents, *, alpha: float = 40.0,
-                     beta: float = 5.0, threshold: float = 0.5, X_known: np.ndarray | None = None,
-                     X_unknown: np.ndarray | None = None):
-    """Sliders for α, β and the confidence threshold redrawing :func:`draw_dae_map`."""
-    import ipywidgets as w
-
-    sliders = [
-        w.FloatLogSlider(value=alpha, base=10, min=-1, max=3, step=0.05, description="α", continuous_update=False),
-        w.FloatLogSlider(value=max(beta, 1e-2), base=10, min=-2, max=2, step=0.05, description="β",
-                         continuous_update=False),
-        w.FloatSlider(value=threshold, min=0.0, max=1.0, step=0.01, description="threshold",
-                      continuous_update=False),
-    ]
-
-    def draw(a: float, b: float, t: float) -> None:
-        report = dae_map_report(grid_parts, known_parts, known_labels, unknown_parts, a, b, t)
-        draw_dae_map(grid, report, X_known, X_unknown)
-
-    return slider_panel(sliders, draw)
 
 
 @dataclass(frozen=True)
