@@ -5,7 +5,7 @@ and the fooling target of lesson 02; :mod:`.lesson` holds lesson 01's map explor
 from __future__ import annotations
 
 from .lesson import (DAEMapFigure, DAEMapReport, dae_map_explorer, dae_map_numbers, dae_map_report, draw_dae_map)
-from .model import (_train_and_score, calibrated_dae_scorer, choose_alpha, ConvDAEClassifier, curvature_gate, dae_confidence,
+from .model import (calibrated_dae_scorer, choose_alpha, ConvDAEClassifier, curvature_gate, dae_confidence,
     DAEClassifier, DAEComponents, DAEConfidenceScorer, DAEConfig, DAETarget, denoising_reconstruction,
     DenoisingClassifierLoss, jacobian_diagonal, METHOD, reconstruction_confidence, train_dae)
 

@@ -7,13 +7,12 @@ from __future__ import annotations
 from dataclasses import dataclass
 from typing import Sequence
 
-import matplotlib.pyplot as plt
 import numpy as np
 import torch
 import torch.nn.functional as F
 from torch import nn
 
-from ... import metrics, nets, plots
+from ... import nets
 from ...data import OpenSetSplit
 from ...scoring import ConfidenceScorer, Scorer
 from ...train import model_device, seed_everything
