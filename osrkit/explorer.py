@@ -19,6 +19,7 @@ saved notebook holds no live widget; its explorers' text says to run the cell ag
 """
 from __future__ import annotations
 
+import abc
 import html
 import io
 import itertools
@@ -46,7 +47,26 @@ def encode_png(rgba: np.ndarray) -> bytes:
     return buf.getvalue()
 
 
-class LiveFigure:
+class ExplorerFigure(abc.ABC):
+    """What an :class:`Explorer` needs of a figure: the matplotlib ``fig``, :meth:`detach`
+    from pyplot, :meth:`render` as PNG bytes and :meth:`show` a new report."""
+
+    fig: Any
+
+    @abc.abstractmethod
+    def detach(self) -> None:
+        """Take the figure from pyplot and render it with Agg (see :meth:`LiveFigure.detach`)."""
+
+    @abc.abstractmethod
+    def render(self) -> bytes:
+        """The figure as PNG bytes."""
+
+    @abc.abstractmethod
+    def show(self, report: Any) -> bytes:
+        """The figure updated to ``report``, as PNG bytes."""
+
+
+class LiveFigure(ExplorerFigure):
     """A matplotlib figure drawn once and then updated in place.
 
     Subclasses build ``self.fig`` in ``__init__`` (the same code draws the lesson's static
@@ -106,7 +126,7 @@ class LiveFigure:
         return self.render()
 
 
-class KeyedFigure(LiveFigure):
+class KeyedFigure(ExplorerFigure):
     """One :class:`LiveFigure` per key (a rule, a class, …), each built the first time its
     key is shown and updated in place after; reports are ``(key, report)`` pairs."""
 
@@ -161,6 +181,13 @@ def numbers_html(numbers: Mapping[str, str]) -> str:
     return '<div class="osrkit-numbers" style="font-family: monospace; font-size: 12px">' + " &nbsp;|&nbsp; ".join(parts) + "</div>"
 
 
+def numbers_title(numbers: Mapping[str, str], lead: str = "") -> str:
+    """The same numbers as one figure title: ``lead: name value  |  name value …``, so the
+    static figure and the explorer's line never disagree."""
+    text = "  |  ".join(f"{k} {v}" for k, v in numbers.items())
+    return f"{lead}: {text}" if lead else text
+
+
 class Explorer:
     """Controls driving ``compute`` (pure: control values → report), ``numbers`` (report →
     formatted numbers, printed above the figures) and ``figures`` (report → the
@@ -172,13 +199,13 @@ class Explorer:
     """
 
     def __init__(self, controls: Sequence, compute: Callable[..., Any],
-                 figures: Callable[[Any], LiveFigure | Sequence[LiveFigure]],
+                 figures: Callable[[Any], ExplorerFigure | Sequence[ExplorerFigure]],
                  numbers: Callable[[Any], Mapping[str, str]], *, name: str = "explorer") -> None:
         self.id = next(_IDS)
         self.name = name
         self.controls = list(controls)
         self.compute, self._make_figures, self.numbers = compute, figures, numbers
-        self.figures: list[LiveFigure] = []
+        self.figures: list[ExplorerFigure] = []
         self.images: list = []
         self.text = w.HTML()
         self.errors = w.Output()
@@ -210,7 +237,7 @@ class Explorer:
             report = self.report()
             if not self.figures:
                 made = self._make_figures(report)
-                self.figures = [made] if isinstance(made, LiveFigure) else list(made)
+                self.figures = [made] if isinstance(made, ExplorerFigure) else list(made)
                 for figure in self.figures:
                     figure.detach()
                 self.images = [w.Image(format="png", layout=w.Layout(max_width="100%")) for _ in self.figures]
@@ -227,6 +254,13 @@ class Explorer:
         except Exception:  # shown to the student instead of vanishing
             self.errors.outputs = ()
             self.errors.append_stderr(traceback.format_exc())
+
+    def show(self) -> "Explorer":
+        """Display the explorer in the running notebook and return it (every factory ends so)."""
+        from IPython.display import display
+
+        display(self)
+        return self
 
     def _ipython_display_(self) -> None:
         from IPython.display import display

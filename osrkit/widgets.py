@@ -21,10 +21,9 @@ import matplotlib.pyplot as plt
 import numpy as np
 
 import ipywidgets as w
-from IPython.display import display
 
 from . import metrics, plots
-from .explorer import Explorer, KeyedFigure, LiveFigure, quantile_slider
+from .explorer import Explorer, KeyedFigure, LiveFigure, numbers_title, quantile_slider
 
 
 @dataclass
@@ -82,16 +81,6 @@ def threshold_report(y_true: np.ndarray, pred: np.ndarray, novelty: np.ndarray, 
         roc_fpr=fpr, roc_tpr=tpr)
 
 
-def _threshold_line(report: ThresholdReport, native_name: str | None,
-                    to_native: Callable[[np.ndarray], np.ndarray] | None, title: str) -> str:
-    text = (f"threshold {report.threshold:.4g}  |  known accepted {report.known_accepted:.1%}  |  "
-            f"unknown rejected {report.unknown_rejected:.1%}  |  accuracy {report.accuracy:.3f}  |  "
-            f"macro-F1 {report.macro_f1:.3f}")
-    if native_name and to_native is not None:
-        text += f"  |  {native_name} = {float(to_native(np.array([report.threshold]))[0]):.4g}"
-    return f"{title}: {text}" if title else text
-
-
 class ThresholdFigure(LiveFigure):
     """Histograms with the threshold, ROC with the operating point, confusion matrix; a
     new threshold moves the line and the point and rewrites the matrix in place."""
@@ -108,7 +97,7 @@ class ThresholdFigure(LiveFigure):
         plots.plot_confusion(report.confusion, report.labels, ax=axes[2], title="at this threshold")
         self.native_name, self.to_native, self.title, self.axes = native_name, to_native, title, axes
         self.line, self.point = axes[0].lines[-1], axes[1].lines[-1]
-        fig.suptitle(_threshold_line(report, native_name, to_native, title), fontsize=10)
+        fig.suptitle(self._title(report), fontsize=10)
         fig.tight_layout()
         super().__init__(fig, [self.line, self.point, fig._suptitle,
                                *plots.update_confusion(axes[2], report.confusion)])
@@ -117,8 +106,11 @@ class ThresholdFigure(LiveFigure):
         self.line.set_xdata([report.threshold, report.threshold])
         self.point.set_data(*[[v] for v in report.operating_point])
         plots.update_confusion(self.axes[2], report.confusion)
-        self.fig._suptitle.set_text(_threshold_line(report, self.native_name, self.to_native, self.title))
+        self.fig._suptitle.set_text(self._title(report))
         return False
+
+    def _title(self, report: ThresholdReport) -> str:
+        return numbers_title(threshold_numbers(report, self.native_name, self.to_native), self.title)
 
 
 def draw_threshold_report(report: ThresholdReport, y_true: np.ndarray, novelty: np.ndarray, *,
@@ -150,12 +142,10 @@ def threshold_explorer(y_true: np.ndarray, pred: np.ndarray, novelty: np.ndarray
     driving :func:`threshold_report` (reject novelty > threshold)."""
     novelty = np.asarray(novelty, dtype=np.float64)
     slider = quantile_slider(novelty, value=initial)
-    explorer = Explorer(
+    return Explorer(
         [slider], lambda t: threshold_report(y_true, pred, novelty, t, class_names=class_names),
         lambda r: ThresholdFigure(r, y_true, novelty, native_name=native_name, to_native=to_native),
-        lambda r: threshold_numbers(r, native_name, to_native), name="threshold")
-    display(explorer)
-    return explorer
+        lambda r: threshold_numbers(r, native_name, to_native), name="threshold").show()
 
 
 def rule_report(choices: dict[str, tuple[np.ndarray, np.ndarray, np.ndarray]], rule: str, percentile: float, *,
@@ -192,9 +182,7 @@ def rule_threshold_explorer(choices: dict[str, tuple[np.ndarray, np.ndarray, np.
     rule = w.Dropdown(options=list(choices), value=initial or next(iter(choices)), description="rule")
     slider = w.FloatSlider(value=percentile, min=0.0, max=100.0, step=0.5, description="percentile",
                            readout_format=".1f", continuous_update=False, layout=w.Layout(width="60%"))
-    explorer = Explorer(
+    return Explorer(
         [rule, slider], lambda name, pct: (name, rule_report(choices, name, pct, class_names=class_names)),
         lambda r: KeyedFigure(lambda name, rep: _rule_figure(rep, choices, name), r),
-        lambda r: {"rule": r[0], **threshold_numbers(r[1])}, name="rule threshold")
-    display(explorer)
-    return explorer
+        lambda r: {"rule": r[0], **threshold_numbers(r[1])}, name="rule threshold").show()

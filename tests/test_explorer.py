@@ -90,7 +90,8 @@ def test_dae_map_explorer_titles_round_the_log_slider_values():
     alpha = ex.controls[0]
     alpha.value = next(v for _, v in alpha.options if 63 < v < 64)   # a log-spaced position: 63.0957…
     title = ex.figures[0].fig._suptitle.get_text()
-    assert title.startswith("α = 63.1, β = 5") and "63.09" not in title
+    assert title.startswith("α 63.1  |  β 5  |  threshold c̃ ≥ 0.5") and "63.09" not in title
+    assert title == explorer.numbers_title(ex.state()["numbers"])          # the title and the line agree
     assert "α <b>63.1</b>" in ex.text.value
     plt.close("all")
 

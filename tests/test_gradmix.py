@@ -300,6 +300,14 @@ def test_gradmix_step_report_puts_the_patch_on_the_peak_of_each_map():
     assert len(fig.axes) == 9
     with pytest.raises(ValueError, match="layer"):
         gradmix.gradmix_step(model, X, 0.25, layer=5)
+    # the explorer starts on "all layers" with that option selected (a None value would show a blank dropdown)
+    explorer = gradmix.gradmix_explorer(model, X)
+    gamma, layer = explorer.controls
+    assert layer.index == 0 and explorer.state()["readouts"] == ["0.30", "all layers"]
+    np.testing.assert_allclose(explorer.report().maps, gradmix.gradmix_step(model, X, 0.3, layer=None).maps)
+    layer.value = 1
+    assert "peaks (row, col)" in explorer.state()["numbers"] and not explorer.errors.outputs
+    np.testing.assert_allclose(explorer.report().maps, gradmix.gradmix_step(model, X, 0.3, layer=1).maps)
 
 
 def test_corruption_accuracy_reports_clean_and_each_corruption():

@@ -44,7 +44,7 @@ def test_threshold_report_needs_known_and_unknown_samples():
 def test_draw_threshold_report_shows_three_panels_and_the_native_quantity():
     rep = widgets.threshold_report(Y, PRED, NOV, 0.5)
     fig = widgets.draw_threshold_report(rep, Y, NOV, native_name="confidence", to_native=lambda n: 1 - n)
-    assert len(fig.axes) == 3 and "confidence = 0.5" in fig._suptitle.get_text()
+    assert len(fig.axes) == 3 and "confidence 0.5" in fig._suptitle.get_text()
     plt.close(fig)
 
 

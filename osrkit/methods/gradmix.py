@@ -12,7 +12,6 @@ import matplotlib.pyplot as plt
 import numpy as np
 import torch
 import torch.nn.functional as F
-from IPython.display import display
 from torch import nn
 
 from .. import attribution, augment
@@ -330,13 +329,12 @@ def gradmix_numbers(step: GradMixStep) -> dict[str, str]:
 
 def gradmix_explorer(model, X: np.ndarray) -> Explorer:
     """Sliders for γ and the layer (or all layers) driving :func:`gradmix_step`."""
-    options = [("all layers", None)] + [(f"layer {i}", i) for i in range(len(model.attribution_layers()))]
+    # "all" rather than None: a Dropdown whose value is None shows no selection in the browser
+    options = [("all layers", "all")] + [(f"layer {i}", i) for i in range(len(model.attribution_layers()))]
     gamma = w.FloatSlider(value=0.3, min=0.1, max=0.5, step=0.05, description="γ", continuous_update=False)
-    layer = w.Dropdown(options=options, value=None, description="layer")
-    explorer = Explorer([gamma, layer], lambda g, lay: gradmix_step(model, X, g, lay), GradMixStepFigure,
-                        gradmix_numbers, name="GradMix")
-    display(explorer)
-    return explorer
+    layer = w.Dropdown(options=options, value="all", description="layer")
+    return Explorer([gamma, layer], lambda g, lay: gradmix_step(model, X, g, None if lay == "all" else lay),
+                    GradMixStepFigure, gradmix_numbers, name="GradMix").show()
 
 
 def _train_and_score(task: OpenSetSplit, config: GradMixConfig, *, seed: int, device: str, cache_dir: str | None,

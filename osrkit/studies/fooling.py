@@ -25,7 +25,6 @@ from typing import Callable, Protocol, Sequence
 import matplotlib.pyplot as plt
 import numpy as np
 import torch
-from IPython.display import display
 from torch import nn
 
 from .. import metrics, plots
@@ -434,8 +433,7 @@ def fooling_explorer(test_correct: dict[str, np.ndarray], test_confidence: dict[
                      threshold: float = 0.9) -> Explorer:
     """A confidence-threshold slider (a logit scale from 0.5 to 0.999) driving :func:`fooling_report`."""
     slider = logit_slider(value=threshold, low=0.5, high=0.999, description="threshold")
-    explorer = Explorer(
+    return Explorer(
         [slider], lambda t: fooling_report(test_correct, test_confidence, fooling_confidence, t),
-        lambda r: [FoolingBarsFigure(r), FoolingImagesFigure(r, fooling_images)], fooling_numbers, name="fooling")
-    display(explorer)
-    return explorer
+        lambda r: [FoolingBarsFigure(r), FoolingImagesFigure(r, fooling_images)], fooling_numbers,
+        name="fooling").show()

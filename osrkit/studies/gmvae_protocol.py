@@ -16,11 +16,10 @@ from typing import Sequence
 import ipywidgets as w
 import matplotlib.pyplot as plt
 import numpy as np
-from IPython.display import display
 
 from .. import data, metrics, plots
 from ..data import OpenSetSplit
-from ..explorer import Explorer, KeyedFigure, LiveFigure
+from ..explorer import Explorer, KeyedFigure, LiveFigure, numbers_title
 from ..methods import crosr, gmvae
 from ..scoring import Scorer
 
@@ -175,11 +174,6 @@ def nc_threshold_report(evaluation, y_test: np.ndarray, source_test: np.ndarray,
         labels=names + ["unknown"])
 
 
-def _nc_title(report: NCThresholdReport, evaluation) -> str:
-    return (f"{evaluation.name}: τ = {report.tau:.3f}  |  validation F1 {report.val_f1:.3f}  |  "
-            f"test macro-F1 {report.test_macro_f1:.3f}  |  mean over Q {np.mean(report.f1_by_q):.3f}")
-
-
 class NCThresholdFigure(LiveFigure):
     """Validation F1 against τ (picked τ dashed, this τ dotted), test F1 against Q at this τ
     and at the picked one, and the test confusion matrix at this τ; a new τ moves the
@@ -194,7 +188,7 @@ class NCThresholdFigure(LiveFigure):
         plots.plot_confusion(report.confusion, report.labels, ax=axes[2], title="test, all unknown classes")
         self.evaluation, self.axes = evaluation, axes
         self.current, self.curve, self.legend = axes[0].lines[-1], axes[1].lines[0], axes[1].get_legend()
-        fig.suptitle(_nc_title(report, evaluation), fontsize=10)
+        fig.suptitle(numbers_title(nc_threshold_numbers(report, evaluation.name)), fontsize=10)
         fig.tight_layout()
         super().__init__(fig, [self.current, self.curve, self.legend, fig._suptitle,
                                *plots.update_confusion(axes[2], report.confusion)])
@@ -204,7 +198,7 @@ class NCThresholdFigure(LiveFigure):
         self.curve.set_ydata(report.f1_by_q)
         self.legend.get_texts()[0].set_text(f"τ = {report.tau:.2f} (mean {np.mean(report.f1_by_q):.2f})")  # as drawn
         plots.update_confusion(self.axes[2], report.confusion)
-        self.fig._suptitle.set_text(_nc_title(report, self.evaluation))
+        self.fig._suptitle.set_text(numbers_title(nc_threshold_numbers(report, self.evaluation.name)))
         return False
 
 
@@ -235,8 +229,6 @@ def nc_threshold_explorer(evaluations: dict, y_test: np.ndarray, source_test: np
     def compute(name: str, tau: float) -> tuple[str, NCThresholdReport]:
         return name, nc_threshold_report(evaluations[name], y_test, source_test, tau, class_names=class_names)
 
-    explorer = Explorer([rule, slider], compute,
-                        lambda r: KeyedFigure(lambda name, rep: NCThresholdFigure(rep, evaluations[name]), r),
-                        lambda r: nc_threshold_numbers(r[1], r[0]), name="NC threshold")
-    display(explorer)
-    return explorer
+    return Explorer([rule, slider], compute,
+                    lambda r: KeyedFigure(lambda name, rep: NCThresholdFigure(rep, evaluations[name]), r),
+                    lambda r: nc_threshold_numbers(r[1], r[0]), name="NC threshold").show()

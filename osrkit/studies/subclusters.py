@@ -33,7 +33,6 @@ import ipywidgets as w
 import matplotlib.pyplot as plt
 import numpy as np
 import torch
-from IPython.display import display
 from torch import nn
 
 from .. import plots
@@ -314,8 +313,6 @@ def subcluster_explorer(models: dict, images: dict, sources: dict) -> Explorer:
         report, features = report_features
         return SubclusterFigure(report, features, title=f"{key[0]}, K = {key[1]}")
 
-    explorer = Explorer([cls, k], compute, lambda r: KeyedFigure(make, r),
-                        lambda r: {"class": r[0][0], "K": str(r[0][1]), "purity": f"{r[1][0].purity:.2f}"},
-                        name="subclusters")
-    display(explorer)
-    return explorer
+    return Explorer([cls, k], compute, lambda r: KeyedFigure(make, r),
+                    lambda r: {"class": r[0][0], "K": str(r[0][1]), "purity": f"{r[1][0].purity:.2f}"},
+                    name="subclusters").show()

@@ -6,10 +6,9 @@ from dataclasses import dataclass
 
 import matplotlib.pyplot as plt
 import numpy as np
-from IPython.display import display
 
 from ... import metrics, plots
-from ...explorer import Explorer, LiveFigure, log_slider, logit_slider, short_number
+from ...explorer import Explorer, LiveFigure, log_slider, logit_slider, numbers_title, short_number
 from .model import DAEComponents, curvature_gate, dae_confidence, reconstruction_confidence
 
 
@@ -60,13 +59,6 @@ def dae_map_report(grid_parts: DAEComponents, known_parts: DAEComponents, known_
         accuracy=metrics.thresholded_accuracy(y_all, pred_all, novelty_all, novelty_threshold))
 
 
-def _dae_map_title(report: DAEMapReport) -> str:
-    return (f"α = {short_number(report.alpha)}, β = {short_number(report.beta)}, "
-            f"threshold c̃ ≥ {short_number(report.threshold)}:  "
-            f"AUROC {report.auroc:.3f}  |  known accepted {report.known_accepted:.1%}  |  "
-            f"background rejected {report.unknown_rejected:.1%}  |  accuracy {report.accuracy:.3f}")
-
-
 class DAEMapFigure(LiveFigure):
     """Four panels: raw reconstruction confidence, Γ, c̃ with the threshold contour,
     and the scaled labels ỹ (paper 004 Fig. 2B and 2D); new α, β or threshold redraw the
@@ -87,7 +79,7 @@ class DAEMapFigure(LiveFigure):
         self.grid, self.axes = grid, axes
         self.maps = [ax.images[0] for ax in axes]
         self.contour = self._contour(report)
-        fig.suptitle(_dae_map_title(report), fontsize=10)
+        fig.suptitle(numbers_title(dae_map_numbers(report)), fontsize=10)
         fig.tight_layout()
         super().__init__(fig, [*self.maps, self.contour, *points, fig._suptitle])
 
@@ -104,7 +96,7 @@ class DAEMapFigure(LiveFigure):
         old.remove()
         self.dynamic[self.dynamic.index(old)] = self.contour
         self.contour.set_animated(True)
-        self.fig._suptitle.set_text(_dae_map_title(report))
+        self.fig._suptitle.set_text(numbers_title(dae_map_numbers(report)))
         return False
 
 
@@ -134,8 +126,6 @@ def dae_map_explorer(grid: plots.Grid, grid_parts: DAEComponents, known_parts: D
         log_slider(value=max(beta, 1e-2), low=0.01, high=100.0, description="β"),
         logit_slider(value=threshold, description="threshold c̃ ≥"),
     ]
-    explorer = Explorer(
+    return Explorer(
         sliders, lambda a, b, t: dae_map_report(grid_parts, known_parts, known_labels, unknown_parts, a, b, t),
-        lambda r: DAEMapFigure(grid, r, X_known, X_unknown), dae_map_numbers, name="dAE map")
-    display(explorer)
-    return explorer
+        lambda r: DAEMapFigure(grid, r, X_known, X_unknown), dae_map_numbers, name="dAE map").show()

@@ -9,7 +9,6 @@ import ipywidgets as w
 import matplotlib.pyplot as plt
 import numpy as np
 import torch
-from IPython.display import display
 
 from ... import metrics
 from ...data import OpenSetSplit
@@ -177,12 +176,10 @@ def counterfactual_explorer(model: OpenSetVAE, task: OpenSetSplit, class_names: 
     row title: the known digit, or "unknown")."""
     index = w.IntSlider(value=0, min=0, max=len(task.y_test) - 1, description="test image", continuous_update=False,
                         layout=w.Layout(width="60%"))
-    explorer = Explorer(
+    return Explorer(
         [index], lambda i: {image_label(task, i): counterfactual_view(model, task.X_test[i])},
         lambda views: CounterfactualFigure(views, class_names), lambda views: counterfactual_numbers(views, class_names),
-        name="counterfactuals")
-    display(explorer)
-    return explorer
+        name="counterfactuals").show()
 
 
 def image_label(task: OpenSetSplit, index: int) -> str:
