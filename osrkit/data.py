@@ -22,6 +22,8 @@ from typing import Sequence
 
 import numpy as np
 
+from .torchvision_data import read_torchvision
+
 OFFLINE_DATASETS = ("rings", "digits", "mnist5k")
 TORCHVISION_DATASETS = ("mnist", "fashion_mnist", "cifar10", "cifar100", "svhn")
 DATASETS = OFFLINE_DATASETS + TORCHVISION_DATASETS
@@ -108,7 +110,9 @@ def load_dataset(name: str, *, train: bool = True, root: str | os.PathLike | Non
 
     ``train`` picks the official training or test part of the torchvision datasets; the
     offline sets have a single pool (``train`` is ignored) that :func:`open_set_split`
-    divides. ``n_per_class`` and ``seed`` apply to ``rings`` only.
+    divides. ``n_per_class`` and ``seed`` apply to ``rings`` only. A torchvision dataset
+    with a file missing that is not downloaded raises FileNotFoundError, one with a broken
+    file OSError; both name the file and say how to fix it (:mod:`osrkit.torchvision_data`).
     """
     if name not in DATASETS:
         raise ValueError(f"unknown dataset {name!r}; valid names are: {', '.join(DATASETS)}")
@@ -125,54 +129,8 @@ def load_dataset(name: str, *, train: bool = True, root: str | os.PathLike | Non
         X, y = mnist_data()
         X = (X / 255.0).astype(np.float32).reshape(-1, 1, 28, 28)
         return Dataset(X, y.astype(np.int64), name, tuple(str(d) for d in range(10)))
-    return _load_torchvision(name, train=train, root=data_root(root), download=download)
-
-
-_TV_FOLDERS = {"mnist": "MNIST", "fashion_mnist": "FashionMNIST",
-               "cifar10": "cifar-10-batches-py", "cifar100": "cifar-100-python", "svhn": "svhn"}
-
-
-def _load_torchvision(name: str, *, train: bool, root: Path, download: bool) -> Dataset:
-    """Read a torchvision dataset into arrays; download it when absent and allowed."""
-    from torchvision import datasets as tvd
-
-    constructors = {
-        "mnist": lambda dl: tvd.MNIST(root, train=train, download=dl),
-        "fashion_mnist": lambda dl: tvd.FashionMNIST(root, train=train, download=dl),
-        "cifar10": lambda dl: tvd.CIFAR10(root, train=train, download=dl),
-        "cifar100": lambda dl: tvd.CIFAR100(root, train=train, download=dl),
-        "svhn": lambda dl: tvd.SVHN(root / "svhn", split="train" if train else "test", download=dl),
-    }
-    try:
-        ds = constructors[name](False)
-    except RuntimeError as absent:
-        if not download:
-            raise FileNotFoundError(_missing_message(name, root, absent)) from None
-        try:
-            root.mkdir(parents=True, exist_ok=True)
-            ds = constructors[name](True)
-        except Exception as failure:  # network errors come in many types (URLError, OSError, ...)
-            raise FileNotFoundError(_missing_message(name, root, failure)) from None
-
-    if name == "svhn":
-        X, y = np.asarray(ds.data), np.asarray(ds.labels)
-    elif name in ("cifar10", "cifar100"):
-        X, y = np.asarray(ds.data).transpose(0, 3, 1, 2), np.asarray(ds.targets)
-    else:
-        X, y = ds.data.numpy()[:, None], ds.targets.numpy()
-    X = (X.astype(np.float32) / 255.0)
-    names = tuple(getattr(ds, "classes", None) or [str(c) for c in range(10)])
-    return Dataset(np.ascontiguousarray(X), y.astype(np.int64), name, names)
-
-
-def _missing_message(name: str, root: Path, reason: Exception) -> str:
-    return (
-        f"dataset {name!r} is not in the data root {root} and could not be downloaded "
-        f"({type(reason).__name__}: {reason}). Fix: connect to the internet and rerun "
-        f"(torchvision downloads it into {root / _TV_FOLDERS[name]}), or copy the torchvision "
-        f"files there yourself, or set OSRKIT_DATA to a folder that has them. Offline, use "
-        f"quick=True with one of the offline datasets: {', '.join(OFFLINE_DATASETS)}."
-    )
+    X, y, names = read_torchvision(name, train=train, root=data_root(root), download=download)
+    return Dataset(X, y, name, names)
 
 
 # --------------------------------------------------------------------------- rings
