@@ -34,11 +34,13 @@ def expected_explorers(notebook: str) -> int:
 
 
 def page_state(root) -> dict:
-    """The readouts of the explorer's controls and its printed numbers, as the page shows them."""
+    """The readouts of the explorer's controls and its printed numbers, as the page shows them
+    (ipywidgets writes a dropdown's labels with no-break spaces: read back as spaces)."""
     return root.evaluate("""root => ({
       readouts: [...root.querySelectorAll(':scope > .widget-slider, :scope > .widget-dropdown')].map(c =>
-          c.classList.contains('widget-dropdown') ? c.querySelector('select').selectedOptions[0].textContent.trim()
-                                                  : c.querySelector('.widget-readout').textContent.trim()),
+          (c.classList.contains('widget-dropdown') ? c.querySelector('select').selectedOptions[0]
+                                                   : c.querySelector('.widget-readout'))
+          .textContent.replace(/\u00a0/g, ' ').trim()),
       numbers: Object.fromEntries([...root.querySelectorAll('.osrkit-number')].map(s =>
           [s.dataset.name, s.querySelector('b').textContent])),
       figures: [...root.querySelectorAll('img')].map(i => i.src)})""")
