@@ -209,6 +209,7 @@ class Explorer:
         self.images: list = []
         self.text = w.HTML()
         self.errors = w.Output()
+        self.errors.add_class("osrkit-errors")
         self.widget = ExplorerBox(list(self.controls) + [self.text, self.errors])
         self.widget.add_class("osrkit-explorer")
         self.widget.add_class(f"osrkit-explorer-{self.id}")

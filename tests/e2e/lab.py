@@ -153,7 +153,7 @@ class Kernel:
 WATCH_JS = """([root, quietMs, timeoutMs]) => new Promise((resolve, reject) => {
   const t0 = performance.now(); let last = null, loaded = false, timer = null;
   const settle = () => { clearTimeout(timer); timer = setTimeout(() => {
-      if (loaded) { obs.disconnect(); root.removeEventListener('load', onLoad, true); resolve(last - t0); } }, quietMs); };
+      if (loaded || root.querySelector('.osrkit-errors .jp-OutputArea-output')) { obs.disconnect(); root.removeEventListener('load', onLoad, true); resolve(last - t0); } }, quietMs); };
   const obs = new MutationObserver(() => { last = performance.now(); settle(); });
   const onLoad = () => { last = performance.now(); loaded = true; settle(); };
   obs.observe(root, {subtree: true, childList: true, attributes: true, characterData: true});
@@ -242,7 +242,8 @@ class LabPage:
         return root.query_selector_all(".widget-slider")
 
     def timed(self, root, action, *, quiet_ms: int = 250, timeout_ms: int = 15_000) -> float:
-        """Milliseconds from ``action()`` (a slider move) to the explorer's redrawn output."""
+        """Milliseconds from ``action()`` (a slider move) to the explorer's redrawn output
+        (its new image, or the traceback it printed below itself)."""
         watch = self.page.evaluate_handle(f"([r, q, t]) => {{ window.__osrkitWatch = ({WATCH_JS})([r, q, t]); "
                                           f"return true; }}", [root, quiet_ms, timeout_ms])
         watch.dispose()

@@ -34,14 +34,22 @@ def expected_explorers(notebook: str) -> int:
 
 
 def page_state(root) -> dict:
-    """The readouts of the explorer's controls and its printed numbers, as the page shows them."""
+    """The readouts of the explorer's controls and its printed numbers, as the page shows them
+    (ipywidgets writes a dropdown's labels with no-break spaces: read back as spaces)."""
     return root.evaluate("""root => ({
       readouts: [...root.querySelectorAll(':scope > .widget-slider, :scope > .widget-dropdown')].map(c =>
-          c.classList.contains('widget-dropdown') ? c.querySelector('select').selectedOptions[0].textContent.trim()
-                                                  : c.querySelector('.widget-readout').textContent.trim()),
+          (c.classList.contains('widget-dropdown') ? c.querySelector('select').selectedOptions[0]
+                                                   : c.querySelector('.widget-readout'))
+          .textContent.replace(/\u00a0/g, ' ').trim()),
       numbers: Object.fromEntries([...root.querySelectorAll('.osrkit-number')].map(s =>
           [s.dataset.name, s.querySelector('b').textContent])),
       figures: [...root.querySelectorAll('img')].map(i => i.src)})""")
+
+
+def assert_no_callback_error(root, what: str) -> None:
+    """The explorer prints a failing callback's traceback below itself: fail with it."""
+    shown = root.eval_on_selector_all(".osrkit-errors", "els => els.map(e => e.innerText).join('')").strip()
+    assert not shown, f"{what}: the explorer's callback failed:\n{shown}"
 
 
 def explorer_id(root) -> int:
@@ -100,6 +108,7 @@ def test_lesson_explorers_in_jupyterlab(browser, jupyter_lab, notebook):
 def check_explorer(page: lab.LabPage, root, kernel: lab.Kernel, lesson: str, index: int, shots) -> None:
     ident = explorer_id(root)
     root.scroll_into_view_if_needed()
+    assert_no_callback_error(root, f"explorer {index} as drawn")
     start = assert_matches_kernel(root, kernel, ident, f"explorer {index} as drawn")
     name = start["name"]
     assert start["figures"] and start["numbers"], f"explorer {name}: no figure or no numbers"
@@ -115,10 +124,12 @@ def check_explorer(page: lab.LabPage, root, kernel: lab.Kernel, lesson: str, ind
             previous = page_state(root)["numbers"]
             moves["keyboard"].append(page.timed(root, lambda: page.press(slider, "ArrowRight" if going > 0
                                                                         else "ArrowLeft")))
+            assert_no_callback_error(root, f"{name}/{label} after {len(moves['keyboard'])} key presses")
             assert page_state(root)["numbers"] != previous, f"{name}/{label}: a key press left the numbers as they were"
         assert_matches_kernel(root, kernel, ident, f"{name}/{label} after the arrow keys")
         going = slider_direction(slider, going)
         moves["drag"].append(page.timed(root, lambda: page.drag(slider, 80 * going)))
+        assert_no_callback_error(root, f"{name}/{label} after a drag")
         after = assert_matches_kernel(root, kernel, ident, f"{name}/{label} after a drag")
         assert after["numbers"] != before["numbers"] and after["figures"] != before["figures"]
         assert root.query_selector("img").screenshot() != figure_before, f"{name}/{label}: the figure did not change"
@@ -131,6 +142,7 @@ def check_explorer(page: lab.LabPage, root, kernel: lab.Kernel, lesson: str, ind
         other = next(o for o in options if o != current)
         before = page_state(root)
         page.timed(root, lambda: dropdown.select_option(other))
+        assert_no_callback_error(root, f"{name}: dropdown {d} on {other}")
         after = assert_matches_kernel(root, kernel, ident, f"{name}: dropdown {d} on {other}")
         assert after["numbers"] != before["numbers"]
         page.timed(root, lambda: dropdown.select_option(current))
