@@ -22,10 +22,11 @@ from typing import Sequence
 
 import numpy as np
 
-from .torchvision_data import read_torchvision
+from .torchvision_data import FOLDERS, read_torchvision
 
 OFFLINE_DATASETS = ("rings", "digits", "mnist5k")
-TORCHVISION_DATASETS = ("mnist", "fashion_mnist", "cifar10", "cifar100", "svhn")
+#: mnist, fashion_mnist, cifar10, cifar100, svhn: the datasets osrkit.torchvision_data reads.
+TORCHVISION_DATASETS = tuple(FOLDERS)
 DATASETS = OFFLINE_DATASETS + TORCHVISION_DATASETS
 #: The tasks of Neal et al. (2018) that mix CIFAR-10 knowns with CIFAR-100 unknowns.
 CIFAR_PLUS_TASKS = ("cifar+10", "cifar+50")
