@@ -9,12 +9,18 @@ at a new sample's distance is the probability that the sample lies beyond the cl
 """
 from __future__ import annotations
 
+import warnings
 from dataclasses import dataclass
 
 import numpy as np
 from scipy.stats import weibull_min
 
 from .data import known_labels
+
+
+class OpenSetWarning(UserWarning):
+    """A result was computed, but not the way the paper does it (e.g. too little data after
+    a short training run); the message says what was done instead."""
 
 
 def distances_to_centres(features: np.ndarray, centres: np.ndarray) -> np.ndarray:
@@ -59,18 +65,23 @@ def class_means(features: np.ndarray, labels: np.ndarray, predicted: np.ndarray 
                 min_samples: int = 1) -> tuple[np.ndarray, list[np.ndarray]]:
     """Mean vector of each known class 0..C−1 and the features it averaged. ``predicted``
     keeps only the correctly classified samples: OpenMax's mean activation vectors, and the
-    anchors of a CAC network after training (paper 001 §3.3). Raises if a class keeps
-    fewer than ``min_samples``."""
+    anchors of a CAC network after training (paper 001 §3.3). A class with fewer than
+    ``min_samples`` correctly classified samples (a short training run) falls back to all
+    its samples, with a warning that says so."""
     F, y = np.asarray(features, dtype=np.float64), np.asarray(labels)
     keep = np.ones(len(y), bool) if predicted is None else np.asarray(predicted) == y
-    means, members = [], []
+    means, members, short = [], [], []
     for c in known_labels(y):
         Fc = F[keep & (y == c)]
-        if len(Fc) < max(1, min_samples):
-            raise ValueError(f"class {c} has {len(Fc)} {'correctly classified ' if predicted is not None else ''}"
-                             f"samples (at least {max(1, min_samples)} needed): train longer or give more data")
+        if predicted is not None and len(Fc) < max(1, min_samples):
+            short.append(f"class {c} has {len(Fc)} of {np.sum(y == c)}")
+            Fc = F[y == c]
         means.append(Fc.mean(0))
         members.append(Fc)
+    if short:
+        warnings.warn(f"too few correctly classified training samples (at least {max(1, min_samples)} wanted per "
+                      f"class): {', '.join(short)}; those classes' means are taken over all their samples instead. "
+                      f"Train longer for the paper's estimate", OpenSetWarning, stacklevel=2)
     return np.stack(means), members
 
 
@@ -85,10 +96,22 @@ class ClassMeanEVT:
         self.weibulls: list[Weibull] = []
 
     def fit(self, features: np.ndarray, labels: np.ndarray, predicted: np.ndarray | None = None) -> "ClassMeanEVT":
-        """``predicted`` (optional) keeps only the correctly classified samples, as OpenMax does."""
-        self.means, members = class_means(features, labels, predicted, min_samples=self.tail_size)
-        self.weibulls = [fit_weibull_tail(np.linalg.norm(Fc - mean, axis=1), self.tail_size)
-                         for mean, Fc in zip(self.means, members)]
+        """``predicted`` (optional) keeps only the correctly classified samples, as OpenMax does.
+        A class with fewer than ``tail_size`` of them gets a shorter tail, with a warning."""
+        self.means, members = class_means(features, labels, predicted, min_samples=3)
+        self.weibulls = []
+        for c, (mean, Fc) in enumerate(zip(self.means, members)):
+            tail = self.tail_size
+            if len(Fc) < 3:
+                raise ValueError(f"class {c} has {len(Fc)} training samples; a Weibull tail needs at least 3: "
+                                 f"give more training data")
+            if len(Fc) < tail:
+                tail = len(Fc)
+                warnings.warn(f"class {c} keeps {len(Fc)} training samples for a Weibull tail of {self.tail_size}: "
+                              f"its tail is fitted on all {len(Fc)} (train longer or give more training data for the "
+                              f"paper's fit)",
+                              OpenSetWarning, stacklevel=2)
+            self.weibulls.append(fit_weibull_tail(np.linalg.norm(Fc - mean, axis=1), tail))
         return self
 
     def distances(self, features: np.ndarray) -> np.ndarray:

@@ -115,7 +115,11 @@ def plot_score_histograms(novelty_known: np.ndarray, novelty_unknown: np.ndarray
     """Overlaid histograms of known and unknown scores, with the threshold as a line."""
     fig, ax = _axes(ax)
     both = np.concatenate([novelty_known, novelty_unknown])
-    edges = np.histogram_bin_edges(both, bins=bins)
+    try:
+        edges = np.histogram_bin_edges(both, bins=bins)
+    except ValueError:    # scores too close for the bins (an untrained network's): a narrow range around them
+        centre = float(np.median(both))
+        edges = centre + np.linspace(-1e-3, 1e-3, bins + 1) * max(1.0, abs(centre))
     ax.hist(novelty_known, bins=edges, alpha=0.6, color=CLASS_COLORS[0], label="known", density=True)
     ax.hist(novelty_unknown, bins=edges, alpha=0.6, color=UNKNOWN_COLOR, label="unknown", density=True)
     if threshold is not None:

@@ -182,14 +182,17 @@ def _write_svhn(root: Path, name: str, train: tuple, test: tuple) -> list[Path]:
     return files
 
 
-def skip_md5_checks(monkeypatch) -> None:
+def skip_md5_checks(monkeypatch=None) -> None:
     """Let torchvision take these files though their md5 checksums differ from the real
     ones': CIFAR and SVHN compare every file with one (MNIST only checks that its files
-    exist). Only the checksum is skipped: a missing file still counts as missing."""
+    exist). Only the checksum is skipped: a missing file still counts as missing. With a
+    pytest ``monkeypatch`` the change ends with the test; without one (the full-mode
+    smoke test's kernels, ``tests/full_mode_site``) it lasts for the process."""
     from torchvision.datasets import cifar, svhn
 
     def exists(fpath, md5=None) -> bool:
         return os.path.isfile(fpath)
 
+    patch = monkeypatch.setattr if monkeypatch is not None else setattr
     for module in (cifar, svhn):
-        monkeypatch.setattr(module, "check_integrity", exists)
+        patch(module, "check_integrity", exists)

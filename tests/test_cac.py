@@ -116,10 +116,37 @@ def test_distance_rule_is_the_plain_distance_to_the_nearest_class_mean():
     assert novelty_c[0] < novelty[0]       # 1 − softmin < 1 rescales the plain distance down
 
 
-def test_class_means_raise_when_a_class_has_no_correct_sample():
-    F = np.array([[0.0, 1.0], [0.0, 2.0], [0.0, 3.0]])
-    with pytest.raises(ValueError, match="class 0 has 0 correctly classified"):
-        evt.class_means(F, np.array([0, 1, 1]), predicted=F.argmax(1))
+def test_a_class_without_a_correct_sample_falls_back_to_all_its_samples_and_warns():
+    F = np.array([[0.0, 1.0], [0.0, 3.0], [0.0, 2.0], [0.0, 4.0]])       # argmax is 1 everywhere
+    with pytest.warns(evt.OpenSetWarning, match="too few correctly classified .*: class 0 has 0 of 2;"):
+        means, members = evt.class_means(F, np.array([0, 0, 1, 1]), predicted=F.argmax(1))
+    np.testing.assert_allclose(means, [[0.0, 2.0], [0.0, 3.0]])         # class 0: mean of both its samples
+    assert [len(m) for m in members] == [2, 2]
+
+
+def test_cac_centres_of_an_untrained_network_that_predicts_one_class():
+    """A one-epoch run can classify no sample of a class correctly (seen in full mode on
+    MNIST-format data): the CAC centre of that class is the mean of all its logits."""
+    X = np.array([[0.0, 5.0], [1.0, 7.0], [0.0, 9.0], [2.0, 9.0]], dtype=np.float32)
+    y = np.array([0, 0, 1, 1])
+    with pytest.warns(evt.OpenSetWarning, match="class 0 has 0 of 2;"):
+        sc = cac.CACScorer().fit(Identity(), X, y)
+    np.testing.assert_allclose(sc.centres, [[0.5, 6.0], [1.0, 9.0]])
+    pred, novelty = sc.score(X)
+    assert np.all(np.isfinite(novelty))
+
+
+def test_evt_tail_shrinks_to_the_samples_a_class_has():
+    rng = np.random.default_rng(0)
+    F = np.concatenate([rng.normal(0, 1, (30, 2)), rng.normal(10, 1, (8, 2))])
+    y = np.repeat([0, 1], [30, 8])
+    with pytest.warns(evt.OpenSetWarning, match="class 1 keeps 8 training samples for a Weibull tail of 20"):
+        fitted = evt.ClassMeanEVT(tail_size=20).fit(F, y)
+    d1 = np.sort(np.linalg.norm(F[y == 1] - fitted.means[1], axis=1))
+    assert fitted.weibulls[1] == evt.fit_weibull(d1)                   # all 8 distances make the tail
+    assert fitted.weibulls[0] == evt.fit_weibull_tail(np.linalg.norm(F[y == 0] - fitted.means[0], axis=1), 20)
+    with pytest.raises(ValueError, match="class 1 has 2 training samples; a Weibull tail needs at least 3"):
+        evt.ClassMeanEVT(tail_size=20).fit(F[:32], y[:32])
 
 
 def test_openmax_rejects_points_far_from_synthetic_clusters():

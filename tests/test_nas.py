@@ -224,3 +224,19 @@ def test_paper_f1_uses_the_threshold_that_keeps_95_percent_of_training_samples(s
     curve = nas.openness_f1(rule, task)
     assert len(curve) == 1 + len(task.unknown_classes) and curve[-1] == pytest.approx(f1)
     assert set(nas.summarize(model, task)) == {"auroc", "f1", "accuracy", "parameters"}
+
+
+def test_eq5_rule_of_a_classifier_that_gets_a_class_wrong_uses_all_its_samples():
+    """A one-epoch full-mode run classified no training sample of a class correctly: the
+    eq. 5 rule then fits that class's Gaussian on all its samples and warns, instead of failing."""
+    from osrkit import evt
+    from osrkit.methods.nas.rules import ClassAttributeScorer
+
+    U = np.array([[0.0, 1.0], [2.0, 3.0], [0.0, 5.0], [0.0, 7.0]])
+    y = np.array([0, 0, 1, 1])
+    rule = ClassAttributeScorer()
+    rule.classifier = (np.array([[0.0, 0.0], [0.0, 1.0]]), np.zeros(2))    # says class 1 for every u
+    with pytest.warns(evt.OpenSetWarning, match="class 0 has 0 of 2;"):
+        rule.fit_features(U, y)
+    np.testing.assert_allclose(rule.means, [[1.0, 2.0], [0.0, 6.0]])
+    np.testing.assert_allclose(rule.stds, [[1.0 + 1e-6, 1.0 + 1e-6], [1e-6, 1.0 + 1e-6]])

@@ -111,3 +111,16 @@ def test_metric_pairs_and_histogram_grid_draw_one_entry_each():
     visible = [ax for ax in grid.axes if ax.get_visible()]
     assert len(grid.axes) == 8 and [ax.get_title() for ax in visible] == [f"r{i}" for i in range(5)]
     plt.close("all")
+
+
+def test_score_histograms_of_scores_that_nearly_coincide_draw_instead_of_failing():
+    """An untrained network's scores can differ in the last bits only, too little for
+    numpy's 40 bins (seen in the capstone's full-mode smoke run)."""
+    known = np.full(20, np.nextafter(3.0, 4.0))               # one float step above 3
+    unknown = np.full(10, 3.0)
+    with pytest.raises(ValueError, match="Too many bins"):
+        np.histogram_bin_edges(np.concatenate([known, unknown]), bins=40)
+    fig = plots.plot_score_histograms(known, unknown, threshold=3.0)
+    counts = [sum(p.get_height() > 0 for p in container) for container in fig.axes[0].containers]
+    assert counts == [1, 1]                                   # every score lands in the one bin around 3
+    plt.close(fig)

@@ -100,6 +100,8 @@ def test_choose_per_class_averages_paired_runs_and_refuses_a_skip_that_leaves_no
     assert choices[0].drops[(1, 2)] > choices[1].drops[(1, 2)]      # one blob: a second subcluster buys less
     with pytest.raises(ValueError, match="skip"):
         subclusters.choose_per_class(X, y, epochs=4, skip=3, progress=False)
+    with pytest.raises(ValueError, match="at least 3 epochs .*, got 2"):     # a short full-mode budget
+        subclusters.choose_per_class(X, y, epochs=2, progress=False)
     with pytest.raises(ValueError, match="names"):
         subclusters.choose_per_class(X, y, ["only one"], epochs=4, progress=False)
     with pytest.raises(ValueError, match="restarts"):

@@ -224,6 +224,9 @@ def choose_per_class(X: np.ndarray, y: np.ndarray, names=None, *, ks=(1, 2, 3), 
     names = [str(c) for c in classes] if names is None else list(names)
     if len(names) != len(classes):
         raise ValueError(f"{len(names)} names for {len(classes)} classes")
+    if skip is None and epochs < 3:
+        raise ValueError(f"choosing K compares the losses over the second half of each run: give each run at least "
+                         f"3 epochs (the lesson's k_epochs), got {epochs}")
     skip = epochs // 2 if skip is None else int(skip)
     if not 0 <= skip <= epochs - 2:
         raise ValueError(f"skip must leave at least 2 epochs of the {epochs}, got {skip}")

@@ -21,6 +21,7 @@ import torch
 from scipy.special import erf, log_ndtr
 from torch import nn
 
+from ...evt import class_means
 from ...metrics import pick_threshold
 from ...scoring import FeatureScorer, MaxSoftmaxScorer, ModelScorer, as_features, require_training_data
 from ...train import model_device, predict_batches
@@ -73,7 +74,9 @@ class ClassAttributeScorer(FeatureScorer):
     """"NAS-OSR eq.5": per-class Gaussians of u from correctly classified training samples
     (the model's classifier on u decides "correct"); novelty = −max_m P_m (eq. 5), ranked
     by min_m Σ_r log erf(|v_r|/√2) so that no two samples tie at P = 1; prediction the
-    classifier's argmax (the paper takes labels from the classifier)."""
+    classifier's argmax (the paper takes labels from the classifier). A class with fewer
+    than 2 correctly classified samples uses all of its samples, with a warning
+    (:func:`osrkit.evt.class_means`)."""
 
     native_name = "largest class probability max_m P_m (eq. 5)"
 
@@ -103,15 +106,8 @@ class ClassAttributeScorer(FeatureScorer):
         U, y = as_features(F), np.asarray(y)
         if self.classifier is None:
             raise ValueError("fit the eq. 5 rule with fit(model, X, y): it needs the model's classifier")
-        correct = self._classify(U) == y
-        means, stds = [], []
-        for c in range(int(y.max()) + 1):
-            Uc = U[(y == c) & correct]
-            if len(Uc) < 2:
-                raise ValueError(f"class {c} has {len(Uc)} correctly classified training samples; need 2 or more")
-            means.append(Uc.mean(0))
-            stds.append(Uc.std(0) + 1e-6)
-        self.means, self.stds = np.stack(means), np.stack(stds)
+        self.means, members = class_means(U, y, predicted=self._classify(U), min_samples=2)
+        self.stds = np.stack([Uc.std(0) + 1e-6 for Uc in members])
         return self
 
     def log_masses(self, U: np.ndarray) -> np.ndarray:
