@@ -3,6 +3,7 @@
 #   make test       unit tests + nbval over every notebook
 #   make e2e        every lesson's explorers in JupyterLab and Chromium (ARGS="--lessons 01,04" for some)
 #   make robustness every lesson's claims over seeds 0..9 (hours on 2 cores; ARGS="--seeds 0..2" screens)
+#   make book       the executed lessons as a static website in build/book/ (runs the lessons not yet current)
 #   make assignments the student versions of every lesson (nbgrader generate_assignment) into build/release/
 # Extra arguments go in ARGS, e.g. make workbook ARGS="--seed 3 --only 01".
 
@@ -12,7 +13,7 @@ BIN := $(VENV)/bin
 STAMP := $(VENV)/.osrkit-installed
 ARGS ?=
 
-.PHONY: workbook test e2e robustness assignments lab clean help
+.PHONY: workbook test e2e robustness assignments book lab clean help
 
 help:
 	@echo "make workbook   run all notebooks (quick mode) into build/ and print their numbers"
@@ -20,6 +21,7 @@ help:
 	@echo "make e2e        run every lesson in JupyterLab + Chromium: explorers, latency table, save and reopen"
 	@echo "make robustness sweep every lesson over 10 seeds and report how often its claims hold"
 	@echo "make assignments write the student versions (nbgrader) of every lesson into build/release/"
+	@echo "make book       build the executed lessons as a website into build/book/ (open build/book/index.html)"
 	@echo "make lab        open the lessons in JupyterLab"
 
 workbook: $(STAMP)
@@ -36,6 +38,9 @@ robustness: $(STAMP)
 
 assignments: $(STAMP)
 	$(BIN)/python -m osrkit.assignments --course build $(ARGS)
+
+book: $(STAMP)
+	$(BIN)/python -m osrkit.book $(ARGS)
 
 lab: $(STAMP)
 	$(BIN)/jupyter lab notebooks/

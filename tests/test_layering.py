@@ -41,7 +41,7 @@ def _imports(name: str) -> set[str]:
 
 
 GRAPH = {name: _imports(name) for name in MODULES}
-CORE = [m for m in MODULES if m.count(".") == 1 and m.split(".")[1] not in ("methods", "studies", "benchmark", "exercises")]
+CORE = [m for m in MODULES if m.count(".") == 1 and m.split(".")[1] not in ("methods", "studies", "benchmark", "exercises", "book")]
 METHODS = [m for m in MODULES if m.startswith("osrkit.methods.") and m.rsplit(".", 1)[1] not in ("base",)]
 
 
