@@ -92,14 +92,10 @@ def page_notebook(executed: dict, lesson: Path, recorded: dict[str, Any] | None)
     replaced by :data:`WIDGET_NOTE`, no widget state (nothing for a browser to fetch)."""
     nb = copy.deepcopy(executed)
     nb.get("metadata", {}).pop("widgets", None)
+    note = {"output_type": "display_data", "metadata": {}, "data": {"text/html": WIDGET_NOTE}}
     for cell in nb["cells"]:
-        outputs = []
-        for out in cell.get("outputs", []):
-            if WIDGET_MIME in out.get("data", {}):
-                out = {"output_type": "display_data", "metadata": {}, "data": {"text/html": WIDGET_NOTE}}
-            outputs.append(out)
         if "outputs" in cell:
-            cell["outputs"] = outputs
+            cell["outputs"] = [note if WIDGET_MIME in out.get("data", {}) else out for out in cell["outputs"]]
     hint = {"cell_type": "markdown", "metadata": {}, "source": run_hint(lesson, recorded)}
     if nb["nbformat_minor"] >= 5:
         hint["id"] = "osrkit-run-hint"
@@ -114,15 +110,12 @@ def lesson_title(nb: dict) -> str:
     return re.sub(r"^Lesson \d+\s*[—-]\s*", "", title.group(1).strip()) if title else first.strip()
 
 
-def capstone_page(results_dir: Path) -> str:
-    """The capstone's table (:func:`osrkit.benchmark.table`) of the benchmark rows in ``results_dir``."""
+def capstone_page(rows: Sequence[dict[str, Any]]) -> str:
+    """The capstone's table (:func:`osrkit.benchmark.table`) of the benchmark ``rows`` that
+    lesson 07 recorded (its results JSON), one table per dataset."""
     from . import benchmark
 
     lines = ["# The capstone's table", ""]
-    try:
-        rows = benchmark.collect(results_dir) if (results_dir / "benchmark.json").exists() else []
-    except (FileNotFoundError, ValueError):
-        rows = []
     if not rows:
         return "\n".join(lines + ["No benchmark rows in this build: run lesson 07 (`make workbook ARGS=\"--only 07\"`)."])
     lines += [f"Every rule of every method on the same standard splits, from [lesson 07]({CAPSTONE}.ipynb): "
@@ -142,7 +135,7 @@ def prepare(notebooks_dir: Path, build: Path, src: Path) -> list[str]:
     glossary = (notebooks_dir / "glossary.md").read_text()     # <a id="x"></a> anchors as MyST targets (x)=
     (src / "glossary.md").write_text(re.sub(r'^<a id="([^"]+)"></a>$', r"(\1)=", glossary, flags=re.M))
     lessons = workbook.find_notebooks(notebooks_dir)
-    pages, table = [], ["| lesson | what it is about |", "|---|---|"]
+    pages, table, capstone_rows = [], ["| lesson | what it is about |", "|---|---|"], []
     for lesson in lessons:
         executed = build / "notebooks" / lesson.name
         if not executed.exists():
@@ -152,6 +145,8 @@ def prepare(notebooks_dir: Path, build: Path, src: Path) -> list[str]:
             recorded = results.load(lesson.stem, build / "results")
         except FileNotFoundError:
             recorded = None
+        if lesson.stem == CAPSTONE and recorded:
+            capstone_rows = recorded.get("rows", [])
         nb = page_notebook(json.loads(executed.read_text()), lesson, recorded)
         (src / lesson.name).write_text(json.dumps(nb, indent=1, ensure_ascii=False) + "\n")
         pages.append(lesson.stem)
@@ -160,7 +155,7 @@ def prepare(notebooks_dir: Path, build: Path, src: Path) -> list[str]:
     index = index.replace("<!-- osrkit.book: lesson map -->", "\n".join(table))
     index = index.replace("<!-- osrkit.book: toctree -->", "\n".join(pages))
     (src / "index.md").write_text(index)
-    (src / "capstone_table.md").write_text(capstone_page(build / "results"))
+    (src / "capstone_table.md").write_text(capstone_page(capstone_rows))
     return pages
 
 
@@ -225,11 +220,11 @@ def check_site(out: Path, pages: Sequence[str] = ()) -> list[str]:
             parts = urlsplit(url)
             if parts.scheme in ("http", "https") or url.startswith("//"):
                 problems.append(f"{name} loads {url} from the network")
-            elif parts.scheme not in ("data",) and not (page.parent / unquote(parts.path)).exists():
+            elif parts.scheme != "data" and not (page.parent / unquote(parts.path)).exists():
                 problems.append(f"{name} refers to {url}, which is not in the site")
         for url in refs.links:
             parts = urlsplit(url)
-            if parts.scheme or url.startswith("//") or url.startswith("mailto:"):
+            if parts.scheme or url.startswith("//"):       # http(s), mailto: outside the site
                 continue
             target = (page.parent / unquote(parts.path)).resolve() if parts.path else page
             if target.is_dir():
